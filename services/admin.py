@@ -1,0 +1,93 @@
+from django import forms
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+from import_export.admin import ImportExportModelAdmin
+
+from services.models import Language, NeedCategory, Organisation, ServiceUnit, UnitType
+from services.resources import ServiceUnitResource
+
+
+@admin.register(NeedCategory)
+class NeedCategoryAdmin(admin.ModelAdmin):
+    list_display = ["code", "name_en", "name_zh", "ordering"]
+    list_editable = ["ordering"]
+    search_fields = ["code", "name_en", "name_zh"]
+
+
+@admin.register(UnitType)
+class UnitTypeAdmin(admin.ModelAdmin):
+    list_display = ["code", "name_en", "name_zh"]
+    search_fields = ["code", "name_en", "name_zh"]
+    filter_horizontal = ["needs"]
+
+
+@admin.register(Organisation)
+class OrganisationAdmin(admin.ModelAdmin):
+    list_display = ["code", "name_en", "name_zh", "kind", "is_demo_data"]
+    list_filter = ["kind", "is_demo_data"]
+    search_fields = ["code", "name_en", "name_zh"]
+
+
+class ServiceUnitForm(forms.ModelForm):
+    languages = forms.MultipleChoiceField(
+        label=_("languages served"),
+        choices=Language.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    class Meta:
+        model = ServiceUnit
+        fields = [
+            "code",
+            "name_en",
+            "name_zh",
+            "unit_type",
+            "organisation",
+            "is_active",
+            "district",
+            "address_en",
+            "address_zh",
+            "phone",
+            "email",
+            "languages",
+            "capacity",
+            "current_load",
+            "catchment_districts",
+            "catchment_sub_districts",
+            "is_demo_data",
+        ]
+
+
+@admin.register(ServiceUnit)
+class ServiceUnitAdmin(ImportExportModelAdmin):
+    form = ServiceUnitForm
+    resource_classes = [ServiceUnitResource]
+    list_display = [
+        "code",
+        "name_en",
+        "name_zh",
+        "unit_type",
+        "district",
+        "organisation",
+        "capacity",
+        "current_load",
+        "is_active",
+    ]
+    list_filter = ["is_active", "unit_type", "district", "is_demo_data"]
+    list_select_related = ["unit_type", "district", "organisation"]
+    search_fields = ["code", "name_en", "name_zh"]
+    autocomplete_fields = [
+        "organisation",
+        "district",
+        "catchment_districts",
+        "catchment_sub_districts",
+    ]
+    readonly_fields = ["updated_at"]
+    fieldsets = [
+        (None, {"fields": ServiceUnitForm.Meta.fields[:6]}),
+        (_("Contact"), {"fields": ServiceUnitForm.Meta.fields[6:12]}),
+        (_("Capacity"), {"fields": ["capacity", "current_load"]}),
+        (_("Catchment"), {"fields": ["catchment_districts", "catchment_sub_districts"]}),
+        (_("Record"), {"fields": ["is_demo_data", "updated_at"]}),
+    ]

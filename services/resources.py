@@ -1,0 +1,101 @@
+"""CSV import/export of service units (django-import-export), matched by ``code``."""
+
+from django.utils.translation import gettext_lazy as _
+from import_export import fields, resources, widgets
+
+from districts.models import District, SubDistrict
+from services.models import Organisation, ServiceUnit, UnitType
+
+LIST_SEPARATOR = ";"
+
+
+class CodeListWidget(widgets.Widget):
+    """A list of codes in one cell, separated by semicolons (``yue;eng``)."""
+
+    def clean(self, value, row=None, **kwargs):
+        if not value:
+            return []
+        return [part.strip() for part in str(value).split(LIST_SEPARATOR) if part.strip()]
+
+    def render(self, value, obj=None, **kwargs):
+        return LIST_SEPARATOR.join(value or [])
+
+
+def _by_code(attribute, model, column=None):
+    return fields.Field(
+        attribute=attribute,
+        column_name=column or attribute,
+        widget=widgets.ForeignKeyWidget(model, field="code"),
+    )
+
+
+def _many_by_code(attribute, model):
+    return fields.Field(
+        attribute=attribute,
+        column_name=attribute,
+        widget=widgets.ManyToManyWidget(model, field="code", separator=LIST_SEPARATOR),
+    )
+
+
+class ServiceUnitResource(resources.ModelResource):
+    unit_type = _by_code("unit_type", UnitType)
+    organisation = _by_code("organisation", Organisation)
+    district = _by_code("district", District)
+    languages = fields.Field(
+        attribute="languages", column_name="languages", widget=CodeListWidget()
+    )
+    catchment_districts = _many_by_code("catchment_districts", District)
+    catchment_sub_districts = _many_by_code("catchment_sub_districts", SubDistrict)
+
+    class Meta:
+        model = ServiceUnit
+        import_id_fields = ["code"]
+        fields = [
+            "code",
+            "name_en",
+            "name_zh",
+            "unit_type",
+            "organisation",
+            "district",
+            "address_en",
+            "address_zh",
+            "phone",
+            "email",
+            "languages",
+            "capacity",
+            "current_load",
+            "is_active",
+            "catchment_districts",
+            "catchment_sub_districts",
+        ]
+        export_order = fields
+        clean_model_instances = True
+        skip_unchanged = True
+        report_skipped = True
+        use_transactions = True
+
+    def before_import_row(self, row, **kwargs):
+        # A code that names nothing must be an error, not a silent NULL.
+        for column, model in (
+            ("unit_type", UnitType),
+            ("organisation", Organisation),
+            ("district", District),
+        ):
+            value = (row.get(column) or "").strip()
+            if not value:
+                raise ValueError(_("Column “%(column)s” is required.") % {"column": column})
+            if not model.objects.filter(code=value).exists():
+                raise ValueError(
+                    _("Unknown %(column)s code “%(code)s”.") % {"column": column, "code": value}
+                )
+        for column, model in (
+            ("catchment_districts", District),
+            ("catchment_sub_districts", SubDistrict),
+        ):
+            codes = set(CodeListWidget().clean(row.get(column)))
+            known = set(model.objects.filter(code__in=codes).values_list("code", flat=True))
+            if codes - known:
+                raise ValueError(
+                    _("Unknown %(column)s code(s): %(codes)s.")
+                    % {"column": column, "codes": ", ".join(sorted(codes - known))}
+                )
