@@ -1,0 +1,34 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Membership, User
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["service_unit", "welfare_office"]
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    inlines = [MembershipInline]
+    fieldsets = [
+        *DjangoUserAdmin.fieldsets,
+        (_("Preferences"), {"fields": ["preferred_language"]}),
+    ]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "role", "service_unit", "welfare_office", "created_at"]
+    list_filter = ["role", "welfare_office"]
+    search_fields = [
+        "user__username",
+        "user__email",
+        "service_unit__name_en",
+        "service_unit__name_zh",
+    ]
+    list_select_related = ["user", "service_unit", "welfare_office"]
+    autocomplete_fields = ["user", "service_unit", "welfare_office"]

@@ -1,0 +1,100 @@
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class User(AbstractUser):
+    """A person who signs in. What they may see and do comes from their memberships.
+
+    The administrator role (headquarters) is ``is_superuser``: full access to the
+    Django admin and every district.
+    """
+
+    preferred_language = models.CharField(
+        _("preferred language"), max_length=10, choices=settings.LANGUAGES, blank=True
+    )
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+
+    @property
+    def is_administrator(self) -> bool:
+        return self.is_active and self.is_superuser
+
+
+class Membership(models.Model):
+    """Ties a user to the service unit, welfare office or caring team they work for."""
+
+    class Role(models.TextChoices):
+        REFERRER = "referrer", _("Referrer")
+        UNIT_STAFF = "unit_staff", _("Unit staff")
+        UNIT_SUPERVISOR = "unit_supervisor", _("Unit supervisor")
+        DISTRICT_OFFICER = "district_officer", _("District officer")
+
+    UNIT_ROLES = (Role.REFERRER, Role.UNIT_STAFF, Role.UNIT_SUPERVISOR)
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="memberships",
+        verbose_name=_("user"),
+    )
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices)
+    service_unit = models.ForeignKey(
+        "services.ServiceUnit",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="memberships",
+        verbose_name=_("service unit or caring team"),
+    )
+    welfare_office = models.ForeignKey(
+        "districts.WelfareOffice",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="memberships",
+        verbose_name=_("welfare office"),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
+        constraints = [
+            models.CheckConstraint(
+                name="membership_scope_matches_role",
+                condition=(
+                    Q(
+                        role__in=["referrer", "unit_staff", "unit_supervisor"],
+                        service_unit__isnull=False,
+                        welfare_office__isnull=True,
+                    )
+                    | Q(
+                        role="district_officer",
+                        service_unit__isnull=True,
+                        welfare_office__isnull=False,
+                    )
+                ),
+                violation_error_message=_(
+                    "A unit role needs a service unit; a district officer needs a welfare office."
+                ),
+            ),
+            models.UniqueConstraint(
+                fields=["user", "role", "service_unit"],
+                condition=Q(service_unit__isnull=False),
+                name="membership_unique_unit_role",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "role", "welfare_office"],
+                condition=Q(welfare_office__isnull=False),
+                name="membership_unique_office_role",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        scope = self.service_unit or self.welfare_office
+        return f"{self.user} · {self.get_role_display()} · {scope}"
