@@ -1,0 +1,124 @@
+"""Fixtures shared by the whole suite: the personas every endpoint is tested with."""
+
+import os
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from accounts.models import Membership
+from tests import factories
+
+
+def pytest_report_header(config):
+    vendor = connection.vendor
+    broker = settings.CELERY_BROKER_URL
+    eager = settings.CELERY_TASK_ALWAYS_EAGER
+    if os.environ.get("CI") == "true" and (vendor != "postgresql" or eager):
+        raise pytest.UsageError(
+            f"CI must test against PostgreSQL and Redis, got database={vendor} broker={broker}"
+        )
+    return [f"database vendor: {vendor}", f"broker: {broker} (eager={eager})"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _collected_static(django_db_blocker):
+    """Tests run with production settings (DEBUG off), so static files go through the
+    hashed manifest that ``collectstatic`` writes, exactly as they are served in production."""
+    from django.core.management import call_command
+
+    call_command("collectstatic", "--noinput", verbosity=0)
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def ssp_area(db):
+    return factories.SubDistrictFactory(code="F01", district=factories.district("F"))
+
+
+@pytest.fixture
+def caring_team(ssp_area):
+    return factories.ServiceUnitFactory(
+        code="care-team-f01",
+        unit_type=factories.unit_type("CARE_TEAM"),
+        catchment_sub_districts=[ssp_area],
+        capacity=0,
+    )
+
+
+@pytest.fixture
+def ifsc_unit(ssp_area):
+    return factories.ServiceUnitFactory(
+        code="ifsc-f-01",
+        name_en="Sham Shui Po Integrated Family Service Centre Test",
+        name_zh="深水埗綜合家庭服務中心測試",
+        unit_type=factories.unit_type("IFSC"),
+        catchment_sub_districts=[ssp_area],
+    )
+
+
+@pytest.fixture
+def other_unit(db):
+    return factories.ServiceUnitFactory(
+        code="iccmw-f-01",
+        unit_type=factories.unit_type("ICCMW"),
+        catchment_districts=[factories.district("F")],
+    )
+
+
+def _member(username, role, **scope):
+    return factories.MembershipFactory(
+        user=factories.UserFactory(username=username), role=role, **scope
+    ).user
+
+
+@pytest.fixture
+def referrer(caring_team):
+    return _member("referrer", Membership.Role.REFERRER, service_unit=caring_team)
+
+
+@pytest.fixture
+def unit_worker(ifsc_unit):
+    return _member("unit-worker", Membership.Role.UNIT_STAFF, service_unit=ifsc_unit)
+
+
+@pytest.fixture
+def unit_supervisor(ifsc_unit):
+    return _member("unit-supervisor", Membership.Role.UNIT_SUPERVISOR, service_unit=ifsc_unit)
+
+
+@pytest.fixture
+def other_unit_worker(other_unit):
+    return _member("other-unit-worker", Membership.Role.UNIT_STAFF, service_unit=other_unit)
+
+
+@pytest.fixture
+def district_officer(db):
+    return _member(
+        "officer-ssp",
+        Membership.Role.DISTRICT_OFFICER,
+        service_unit=None,
+        welfare_office=factories.office("SSP"),
+    )
+
+
+@pytest.fixture
+def other_district_officer(db):
+    return _member(
+        "officer-kt",
+        Membership.Role.DISTRICT_OFFICER,
+        service_unit=None,
+        welfare_office=factories.office("KT"),
+    )
+
+
+@pytest.fixture
+def admin_user(db):
+    return factories.UserFactory(username="hq-admin", is_staff=True, is_superuser=True)

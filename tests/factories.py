@@ -1,0 +1,96 @@
+import factory
+from django.contrib.auth import get_user_model
+
+from accounts.models import Membership
+from districts.models import District, SubDistrict, WelfareOffice
+from services.models import Organisation, ServiceUnit, UnitType
+
+TEST_PASSWORD = "correct-horse-battery-staple"
+
+
+def district(code: str) -> District:
+    """The 18 districts come from the data migration; tests look them up, never invent them."""
+    return District.objects.get(code=code)
+
+
+def office(code: str) -> WelfareOffice:
+    return WelfareOffice.objects.get(code=code)
+
+
+def unit_type(code: str) -> UnitType:
+    return UnitType.objects.get(code=code)
+
+
+class SubDistrictFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SubDistrict
+        django_get_or_create = ["code"]
+
+    district = factory.LazyFunction(lambda: district("F"))
+    code = factory.Sequence(lambda n: f"T{n:03d}")
+    name_en = factory.LazyAttribute(lambda o: f"Test sub-district {o.code}")
+    name_zh = factory.LazyAttribute(lambda o: f"測試小區{o.code}")
+
+
+class OrganisationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Organisation
+        django_get_or_create = ["code"]
+
+    code = factory.Sequence(lambda n: f"test-ngo-{n}")
+    name_en = factory.Sequence(lambda n: f"Test NGO {n}")
+    name_zh = factory.Sequence(lambda n: f"測試機構{n}")
+
+
+class ServiceUnitFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ServiceUnit
+        skip_postgeneration_save = True
+
+    code = factory.Sequence(lambda n: f"test-unit-{n}")
+    unit_type = factory.LazyFunction(lambda: unit_type("IFSC"))
+    organisation = factory.SubFactory(OrganisationFactory)
+    district = factory.LazyFunction(lambda: district("F"))
+    name_en = factory.LazyAttributeSequence(lambda o, n: f"{o.unit_type.name_en} test {n}")
+    name_zh = factory.LazyAttributeSequence(lambda o, n: f"{o.unit_type.name_zh}測試{n}")
+    email = factory.LazyAttribute(lambda o: f"{o.code}@example.org")
+    languages = factory.LazyFunction(lambda: ["yue", "eng"])
+    capacity = 100
+    current_load = 10
+
+    @factory.post_generation
+    def catchment_districts(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.catchment_districts.set(extracted)
+
+    @factory.post_generation
+    def catchment_sub_districts(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.catchment_sub_districts.set(extracted)
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ["username"]
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@example.org")
+    first_name = "Test"
+    last_name = factory.Sequence(lambda n: f"Person {n}")
+
+    @factory.post_generation
+    def password(self, create, extracted, **kwargs):
+        self.set_password(extracted or TEST_PASSWORD)
+        if create:
+            self.save(update_fields=["password"])
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory)
+    role = Membership.Role.UNIT_STAFF
+    service_unit = factory.SubFactory(ServiceUnitFactory)

@@ -1,0 +1,120 @@
+import pytest
+from django.core.management import CommandError, call_command
+from django.db.models import Count
+
+from accounts.demo import DEMO_PASSWORD, DEMO_USERS
+from accounts.models import Membership, User
+from districts.models import District, SubDistrict
+from services.demo import SUB_DISTRICTS_PER_DISTRICT
+from services.models import Organisation, ServiceUnit
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def seeded(settings):
+    call_command("seed_demo", "--allow-production", verbosity=0)
+
+
+def unit_count_by_type_and_district():
+    return {
+        (row["unit_type__code"], row["district__code"]): row["n"]
+        for row in ServiceUnit.objects.values("unit_type__code", "district__code").annotate(
+            n=Count("pk")
+        )
+    }
+
+
+def test_every_district_has_the_core_unit_types(seeded):
+    counts = unit_count_by_type_and_district()
+    for district in District.objects.values_list("code", flat=True):
+        for unit_type in ("IFSC", "ICCMW", "DECC", "NEC", "DSC"):
+            assert counts.get((unit_type, district), 0) >= 1, (unit_type, district)
+    assert sum(n for (t, _), n in counts.items() if t == "IFSC") in range(60, 75)
+    assert sum(n for (t, _), n in counts.items() if t == "ICCMW") in range(22, 30)
+
+
+def test_one_caring_team_per_sub_district_and_452_sub_districts(seeded):
+    assert SubDistrict.objects.count() == sum(SUB_DISTRICTS_PER_DISTRICT.values()) == 452
+    teams = ServiceUnit.objects.filter(unit_type__code="CARE_TEAM")
+    assert teams.count() == 452
+    assert not SubDistrict.objects.exclude(catchment_units__in=teams).exists()
+
+
+def test_ifsc_catchments_partition_their_district(seeded):
+    """Every sub-district is served by exactly one demo IFSC of its own district."""
+    for area in SubDistrict.objects.select_related("district"):
+        serving = ServiceUnit.objects.filter(unit_type__code="IFSC").serving_sub_district(area)
+        assert [u.district_id for u in serving] == [area.district_id], area.code
+
+
+def test_a_prc_may_serve_several_districts(seeded):
+    prc = ServiceUnit.objects.get(code="prc-mental-02")
+    assert sorted(prc.catchment_districts.values_list("code", flat=True)) == [
+        "E",
+        "F",
+        "G",
+        "H",
+        "J",
+    ]
+
+
+def test_invented_records_are_marked_as_demo_data(seeded):
+    assert not ServiceUnit.objects.filter(is_demo_data=False).exists()
+    assert list(Organisation.objects.filter(is_demo_data=False).values_list("code", flat=True)) == [
+        "swd"
+    ]
+    assert not ServiceUnit.objects.exclude(name_en__contains="(demo").exists()
+    assert not ServiceUnit.objects.exclude(name_zh__contains="示範").exists()
+    assert not ServiceUnit.objects.exclude(email__endswith="@example.org").exists()
+
+
+def test_demo_users_exist_for_every_role_and_can_log_in(seeded, client):
+    roles = set(Membership.objects.values_list("role", flat=True))
+    assert roles == set(Membership.Role.values)
+    assert User.objects.get(username="admin").is_administrator
+    for demo in DEMO_USERS:
+        assert client.login(username=demo.username, password=DEMO_PASSWORD), demo.username
+
+
+def test_running_twice_changes_nothing(seeded):
+    before = (
+        ServiceUnit.objects.count(),
+        SubDistrict.objects.count(),
+        Organisation.objects.count(),
+        User.objects.count(),
+        Membership.objects.count(),
+        ServiceUnit.catchment_sub_districts.through.objects.count(),
+        ServiceUnit.catchment_districts.through.objects.count(),
+    )
+    snapshot = list(ServiceUnit.objects.order_by("code").values("code", "name_zh", "capacity"))
+    call_command("seed_demo", "--allow-production", verbosity=0)
+    after = (
+        ServiceUnit.objects.count(),
+        SubDistrict.objects.count(),
+        Organisation.objects.count(),
+        User.objects.count(),
+        Membership.objects.count(),
+        ServiceUnit.catchment_sub_districts.through.objects.count(),
+        ServiceUnit.catchment_districts.through.objects.count(),
+    )
+    assert after == before
+    assert list(ServiceUnit.objects.order_by("code").values("code", "name_zh", "capacity")) == (
+        snapshot
+    )
+
+
+def test_refuses_to_run_with_debug_off_unless_told(settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="--allow-production"):
+        call_command("seed_demo", verbosity=0)
+    assert not ServiceUnit.objects.exists()
+
+
+def test_prints_the_logins(settings, capsys):
+    settings.DEBUG = True
+    call_command("seed_demo")
+    out = capsys.readouterr().out
+    assert DEMO_PASSWORD in out
+    for demo in DEMO_USERS:
+        assert demo.username in out
