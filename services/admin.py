@@ -38,7 +38,25 @@ class ServiceUnitForm(forms.ModelForm):
 
     class Meta:
         model = ServiceUnit
-        fields = [*ServiceUnitResource.Meta.fields, "is_demo_data"]
+        fields = [
+            "code",
+            "name_en",
+            "name_zh",
+            "unit_type",
+            "organisation",
+            "is_active",
+            "district",
+            "address_en",
+            "address_zh",
+            "phone",
+            "email",
+            "languages",
+            "capacity",
+            "current_load",
+            "catchment_districts",
+            "catchment_sub_districts",
+            "is_demo_data",
+        ]
 
 
 @admin.register(ServiceUnit)
