@@ -87,6 +87,8 @@ def environment(service):
 
 def resolved_env(service, **shell):
     shell.setdefault("SECRET_KEY", "x" * 50)
+    shell.setdefault("IDENTITY_ENCRYPTION_KEYS", "ayQgr1SWnJmAcMCHN96-QszxKGf0r2H2mmDaAtXFmQE=")
+    shell.setdefault("IDENTITY_HASH_KEY", "h" * 48)
     return {key: interpolate(value, shell) for key, value in environment(service).items()}
 
 
@@ -290,15 +292,16 @@ def test_app_services_share_database_and_redis_urls(services):
     assert (redis_url.port or 6379) == 6379
 
 
-def test_debug_is_off_and_secret_key_is_required(services):
+def test_debug_is_off_and_the_secrets_are_required(services):
     for name in APP_SERVICES:
         raw = environment(services[name])
         assert raw["DEBUG"].strip().lower() in FALSE_VALUES, f"{name}: DEBUG={raw['DEBUG']!r}"
         assert environ.Env.parse_value(interpolate(raw["DEBUG"]), bool) is False
         # No baked-in default: `docker compose up` must refuse to start without it.
-        assert re.fullmatch(r"\$\{SECRET_KEY:\?[^}]+\}", raw["SECRET_KEY"]), raw["SECRET_KEY"]
-        with pytest.raises(LookupError):
-            interpolate(raw["SECRET_KEY"], {})
+        for secret in ("SECRET_KEY", "IDENTITY_ENCRYPTION_KEYS", "IDENTITY_HASH_KEY"):
+            assert re.fullmatch(rf"\$\{{{secret}:\?[^}}]+\}}", raw[secret]), raw[secret]
+            with pytest.raises(LookupError):
+                interpolate(raw[secret], {})
         assert "localhost" in resolved_env(services[name])["ALLOWED_HOSTS"].split(",")
 
 

@@ -16,6 +16,12 @@ SETTINGS_FROM_ENV = {
     "REDIS_URL",
     "SECURE_SSL_REDIRECT",
     "DJANGO_ALLOW_ASYNC_UNSAFE",
+    "IDENTITY_ENCRYPTION_KEYS",
+    "IDENTITY_HASH_KEY",
+}
+IDENTITY_KEYS = {
+    "IDENTITY_ENCRYPTION_KEYS": "ayQgr1SWnJmAcMCHN96-QszxKGf0r2H2mmDaAtXFmQE=",
+    "IDENTITY_HASH_KEY": "h" * 40,
 }
 STRONG_KEY = "k3y-" + "x7Qm9vR2pL5sT8wZ" * 4
 
@@ -66,9 +72,22 @@ def test_database_and_redis_urls_switch_to_postgresql_and_a_redis_broker():
         ({"ALLOWED_HOSTS": "portal.example.org"}, "SECRET_KEY must be set"),
         ({"ALLOWED_HOSTS": "portal.example.org", "SECRET_KEY": "short"}, "SECRET_KEY must be set"),
         ({"SECRET_KEY": STRONG_KEY}, "ALLOWED_HOSTS must be set"),
+        (
+            {"SECRET_KEY": STRONG_KEY, "ALLOWED_HOSTS": "portal.example.org"},
+            "IDENTITY_ENCRYPTION_KEYS (Fernet keys) and IDENTITY_HASH_KEY",
+        ),
+        (
+            {
+                "SECRET_KEY": STRONG_KEY,
+                "ALLOWED_HOSTS": "portal.example.org",
+                "IDENTITY_ENCRYPTION_KEYS": IDENTITY_KEYS["IDENTITY_ENCRYPTION_KEYS"],
+                "IDENTITY_HASH_KEY": "too-short",
+            },
+            "IDENTITY_ENCRYPTION_KEYS (Fernet keys) and IDENTITY_HASH_KEY",
+        ),
     ],
 )
-def test_production_without_secret_key_or_allowed_hosts_refuses_to_start(env, message):
+def test_production_without_its_secrets_or_allowed_hosts_refuses_to_start(env, message):
     result = run(["manage.py", "check"], DEBUG="false", **env)
     assert result.returncode != 0
     assert message in result.stderr
@@ -80,6 +99,7 @@ def test_check_deploy_is_clean_with_production_like_environment():
         DEBUG="false",
         SECRET_KEY=STRONG_KEY,
         ALLOWED_HOSTS="portal.example.org",
+        **IDENTITY_KEYS,
         DATABASE_URL="postgres://postgres@127.0.0.1:5432/welfare_portal",
         REDIS_URL="redis://127.0.0.1:6379/0",
     )

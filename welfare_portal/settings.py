@@ -6,6 +6,8 @@ folder and Celery tasks executed eagerly in-process. Setting ``DATABASE_URL`` an
 (the default), a missing ``SECRET_KEY`` or ``ALLOWED_HOSTS`` stops start-up.
 """
 
+import base64
+import hashlib
 from pathlib import Path
 
 import environ
@@ -82,8 +84,11 @@ TEMPLATES = [
 ]
 
 # --- Database ---------------------------------------------------------------
+# An empty DATABASE_URL counts as unset.
 DATABASES = {
-    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+    "default": env.db_url_config(
+        env.str("DATABASE_URL", default="") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
+    ),
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -185,6 +190,29 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# --- Personal data ------------------------------------------------------------
+# Identity numbers (HKID, Taiwan ID) are encrypted at rest with Fernet; the first key
+# encrypts, every key decrypts (rotation: put the new key first). A separate HMAC key
+# gives the keyed hash used to find duplicates without decrypting. In debug mode both
+# are derived from SECRET_KEY so the demo runs with nothing set; with DEBUG off they
+# must be set, and kept apart from SECRET_KEY.
+IDENTITY_ENCRYPTION_KEYS = env.list("IDENTITY_ENCRYPTION_KEYS", default=[])
+IDENTITY_HASH_KEY = env.str("IDENTITY_HASH_KEY", default="")
+if DEBUG:
+    IDENTITY_ENCRYPTION_KEYS = IDENTITY_ENCRYPTION_KEYS or [
+        base64.urlsafe_b64encode(
+            hashlib.sha256(f"identity-encryption:{SECRET_KEY}".encode()).digest()
+        ).decode()
+    ]
+    IDENTITY_HASH_KEY = IDENTITY_HASH_KEY or f"identity-hash:{SECRET_KEY}"
+elif not IDENTITY_ENCRYPTION_KEYS or len(IDENTITY_HASH_KEY) < 32:
+    raise ImproperlyConfigured(
+        "IDENTITY_ENCRYPTION_KEYS (Fernet keys) and IDENTITY_HASH_KEY (32+ characters) "
+        "must be set when DEBUG is off."
+    )
+# How long a possible duplicate (same identity, or same phone and name) counts.
+DUPLICATE_WINDOW_DAYS = env.int("DUPLICATE_WINDOW_DAYS", default=90)
 
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
