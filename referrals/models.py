@@ -1,1 +1,385 @@
-# The Referral model and its lifecycle arrive with the intake issue (see README roadmap).
+"""Referrals: the record a caring team files, its timeline and who looked at it.
+
+Workflow lives in ``referrals/services.py``; reads that encode rules (visibility, duplicates)
+in ``referrals/selectors.py``. This module holds tables, choices and small invariants.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from phonenumber_field.modelfields import PhoneNumberField
+
+from referrals.identity import IdType
+from services.models import Language
+
+
+class Status(models.TextChoices):
+    """FHIR Task statuses, as used by the SDOH referral implementation guide."""
+
+    DRAFT = "draft", _("Draft")
+    SUBMITTED = "submitted", _("Submitted")
+    TRIAGE = "triage", _("Awaiting triage")
+    ASSIGNED = "assigned", _("Assigned")
+    ACCEPTED = "accepted", _("Accepted")
+    REJECTED = "rejected", _("Declined by unit")
+    IN_PROGRESS = "in_progress", _("In progress")
+    ON_HOLD = "on_hold", _("On hold")
+    COMPLETED = "completed", _("Completed")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
+    ENTERED_IN_ERROR = "entered_in_error", _("Entered in error")
+
+
+OPEN_STATUSES = (
+    Status.SUBMITTED,
+    Status.TRIAGE,
+    Status.ASSIGNED,
+    Status.ACCEPTED,
+    Status.REJECTED,
+    Status.IN_PROGRESS,
+    Status.ON_HOLD,
+)
+CLOSED_STATUSES = (Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.ENTERED_IN_ERROR)
+
+
+class Sex(models.TextChoices):
+    FEMALE = "female", _("Female")
+    MALE = "male", _("Male")
+    OTHER = "other", _("Other")
+    UNKNOWN = "unknown", _("Not stated")
+
+
+class Household(models.TextChoices):
+    LIVES_ALONE = "lives_alone", _("Lives alone")
+    ELDERLY_COUPLE = "elderly_couple", _("Elderly couple (both aged 60 or above)")
+    CARER_OF_ELDER = "carer_of_elder", _("Carer of an elder")
+    CARER_OF_DISABLED = "carer_of_disabled", _("Carer of a person with disability")
+    YOUNG_CHILDREN = "young_children", _("Family with young children")
+    OTHER = "other", _("Other")
+
+
+class RiskLevel(models.TextChoices):
+    ROUTINE = "routine", _("Routine")
+    PRIORITY = "priority", _("Priority")
+    URGENT = "urgent", _("Urgent")
+
+
+class RiskFactor(models.TextChoices):
+    """The screening checklist; each ticked factor raises the risk level (see RISK_OF)."""
+
+    SUICIDAL_TALK = "suicidal_talk", _("Talks about suicide or self-harm")
+    ABUSE_OR_NEGLECT = "abuse_or_neglect", _("Signs of abuse or neglect")
+    NO_FOOD_OR_MONEY = "no_food_or_money", _("No food or money today")
+    CARER_BREAKING_POINT = "carer_breaking_point", _("Carer at breaking point")
+    CARER_HOSPITALISED = "carer_hospitalised", _("Carer recently hospitalised")
+    UNSAFE_HOME = "unsafe_home", _("Home unsafe (falls, fire, hoarding)")
+
+
+RISK_OF = {
+    RiskFactor.SUICIDAL_TALK: RiskLevel.URGENT,
+    RiskFactor.ABUSE_OR_NEGLECT: RiskLevel.URGENT,
+    RiskFactor.NO_FOOD_OR_MONEY: RiskLevel.URGENT,
+    RiskFactor.CARER_BREAKING_POINT: RiskLevel.PRIORITY,
+    RiskFactor.CARER_HOSPITALISED: RiskLevel.PRIORITY,
+    RiskFactor.UNSAFE_HOME: RiskLevel.PRIORITY,
+}
+RISK_ORDER = [RiskLevel.ROUTINE, RiskLevel.PRIORITY, RiskLevel.URGENT]
+
+
+def risk_level_of(factors) -> str:
+    """The highest level any ticked factor carries; routine when none is ticked."""
+    levels = [RISK_OF[RiskFactor(code)] for code in factors]
+    return max(levels, key=RISK_ORDER.index, default=RiskLevel.ROUTINE)
+
+
+class ConsentBasis(models.TextChoices):
+    CONSENT = "consent", _("Consent given")
+    URGENT_PROTECTION = "urgent_protection", _("No consent: urgent protection needed")
+
+
+class ConsentGivenBy(models.TextChoices):
+    SUBJECT = "subject", _("The person referred")
+    FAMILY = "family", _("A family member")
+    GUARDIAN = "guardian", _("A guardian or appointed representative")
+
+
+class ConsentMethod(models.TextChoices):
+    VERBAL = "verbal", _("Verbal")
+    SIGNED = "signed", _("Signed form")
+
+
+class ReferralQuerySet(models.QuerySet):
+    def open(self):
+        return self.filter(status__in=OPEN_STATUSES)
+
+    def with_list_relations(self):
+        return self.select_related(
+            "district", "sub_district", "assigned_unit", "referring_team", "referrer"
+        )
+
+
+class Referral(models.Model):
+    """A request, made for one person or household, that a service unit take them on."""
+
+    public_id = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
+    reference = models.CharField(
+        _("reference"),
+        max_length=24,
+        unique=True,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("Given on submission: office code, year and sequence, never reused."),
+    )
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.DRAFT
+    )
+    version = models.PositiveIntegerField(
+        _("version"), default=1, help_text=_("Raised by every change; detects concurrent edits.")
+    )
+    submission_token = models.UUIDField(
+        _("submission token"),
+        unique=True,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("The form's idempotency token: one form, one referral."),
+    )
+
+    # Who referred, from where.
+    referrer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="referrals_filed",
+        verbose_name=_("referrer"),
+    )
+    referring_team = models.ForeignKey(
+        "services.ServiceUnit",
+        on_delete=models.PROTECT,
+        related_name="referrals_filed",
+        verbose_name=_("referring team"),
+    )
+    referrer_contact = models.CharField(_("referrer's contact"), max_length=120, blank=True)
+    district = models.ForeignKey(
+        "districts.District",
+        on_delete=models.PROTECT,
+        related_name="referrals",
+        verbose_name=_("district"),
+    )
+    sub_district = models.ForeignKey(
+        "districts.SubDistrict",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="referrals",
+        verbose_name=_("sub-district"),
+    )
+
+    # The subject: the person referred.
+    subject_name_zh = models.CharField(_("name (Chinese)"), max_length=100, blank=True)
+    subject_name_en = models.CharField(_("name (English)"), max_length=100, blank=True)
+    sex = models.CharField(_("sex"), max_length=8, choices=Sex.choices, default=Sex.UNKNOWN)
+    age = models.PositiveSmallIntegerField(_("age"), null=True, blank=True)
+    date_of_birth = models.DateField(_("date of birth"), null=True, blank=True)
+    phone = PhoneNumberField(_("phone"), blank=True, db_index=True)
+    address = models.CharField(_("address"), max_length=300, blank=True)
+    preferred_language = models.CharField(
+        _("preferred language"), max_length=3, choices=Language.choices, default=Language.CANTONESE
+    )
+    id_type = models.CharField(
+        _("identity document"), max_length=4, choices=IdType.choices, blank=True
+    )
+    id_number_encrypted = models.TextField(_("identity number (encrypted)"), blank=True)
+    id_number_hash = models.CharField(
+        _("identity number (keyed hash)"), max_length=64, blank=True, db_index=True
+    )
+    id_number_masked = models.CharField(_("identity number (masked)"), max_length=16, blank=True)
+
+    # Situation.
+    household = models.CharField(
+        _("household"), max_length=20, choices=Household.choices, blank=True
+    )
+    needs = models.ManyToManyField(
+        "services.NeedCategory", blank=True, related_name="referrals", verbose_name=_("needs")
+    )
+    risk_factors = models.JSONField(_("risk factors"), default=list, blank=True)
+    risk_level = models.CharField(
+        _("risk level"), max_length=10, choices=RiskLevel.choices, default=RiskLevel.ROUTINE
+    )
+    situation = models.TextField(_("situation"), blank=True)
+
+    # Consent.
+    consent_basis = models.CharField(
+        _("consent"), max_length=20, choices=ConsentBasis.choices, blank=True
+    )
+    consent_given_by = models.CharField(
+        _("consent given by"), max_length=10, choices=ConsentGivenBy.choices, blank=True
+    )
+    consent_method = models.CharField(
+        _("how consent was given"), max_length=10, choices=ConsentMethod.choices, blank=True
+    )
+    consent_given_at = models.DateTimeField(_("consent given at"), null=True, blank=True)
+    consent_exemption_reason = models.TextField(_("reason for acting without consent"), blank=True)
+
+    # Where it went and how it ended.
+    assigned_unit = models.ForeignKey(
+        "services.ServiceUnit",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="referrals_assigned",
+        verbose_name=_("assigned unit"),
+    )
+    outcome_summary = models.TextField(
+        _("outcome summary"), blank=True, help_text=_("Shown to the referrer.")
+    )
+    duplicate_note = models.TextField(_("note on possible duplicates"), blank=True)
+    possible_duplicates = models.ManyToManyField(
+        "self", symmetrical=False, blank=True, verbose_name=_("possible duplicates")
+    )
+
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    submitted_at = models.DateTimeField(_("submitted"), null=True, blank=True)
+
+    objects = ReferralQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("referral")
+        verbose_name_plural = _("referrals")
+        indexes = [
+            models.Index(fields=["referrer", "-created_at"], name="referral_referrer_recent"),
+            models.Index(fields=["district", "status"], name="referral_district_status"),
+            models.Index(fields=["assigned_unit", "status"], name="referral_unit_status"),
+            models.Index(fields=["status", "submitted_at"], name="referral_status_submitted"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                name="referral_reference_once_submitted",
+                condition=Q(status="draft") | Q(reference__isnull=False),
+                violation_error_message=_("A submitted referral needs a reference."),
+            ),
+            models.CheckConstraint(
+                name="referral_consent_or_exemption",
+                condition=Q(status__in=["draft", "entered_in_error"])
+                | Q(consent_basis="consent", consent_given_at__isnull=False)
+                & ~Q(consent_given_by="")
+                & ~Q(consent_method="")
+                | Q(consent_basis="urgent_protection") & ~Q(consent_exemption_reason=""),
+                violation_error_message=_(
+                    "A referral needs recorded consent, or the urgent-protection exemption "
+                    "with a reason."
+                ),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference or str(_("Draft referral"))
+
+    @property
+    def subject_name(self) -> str:
+        names = [self.subject_name_zh, self.subject_name_en]
+        return " / ".join(name for name in names if name)
+
+    def risk_factor_labels(self) -> list[str]:
+        return [RiskFactor(code).label for code in self.risk_factors]
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class ReferenceSequence(models.Model):
+    """The last reference number handed out per office and year (never goes back)."""
+
+    office = models.ForeignKey(
+        "districts.WelfareOffice", on_delete=models.PROTECT, verbose_name=_("welfare office")
+    )
+    year = models.PositiveSmallIntegerField(_("year"))
+    last_value = models.PositiveIntegerField(_("last number given"), default=0)
+
+    class Meta:
+        verbose_name = _("reference sequence")
+        verbose_name_plural = _("reference sequences")
+        constraints = [
+            models.UniqueConstraint(fields=["office", "year"], name="reference_sequence_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.office.code.upper()}-{self.year}: {self.last_value}"
+
+
+class ReferralEvent(models.Model):
+    """One step in a referral's life: who moved it from which status to which, and why."""
+
+    referral = models.ForeignKey(
+        Referral, on_delete=models.CASCADE, related_name="events", verbose_name=_("referral")
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+        help_text=_("Empty when the system acted (routing, sweeps)."),
+    )
+    at = models.DateTimeField(_("at"), auto_now_add=True)
+    from_status = models.CharField(_("from"), max_length=20, choices=Status.choices, blank=True)
+    to_status = models.CharField(_("to"), max_length=20, choices=Status.choices)
+    reason = models.TextField(_("reason"), blank=True)
+    note = models.TextField(_("note"), blank=True)
+    unit = models.ForeignKey(
+        "services.ServiceUnit",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("unit"),
+    )
+
+    class Meta:
+        ordering = ["at", "pk"]
+        verbose_name = _("referral event")
+        verbose_name_plural = _("referral events")
+        indexes = [models.Index(fields=["referral", "at"], name="referral_event_timeline")]
+
+    def __str__(self) -> str:
+        return f"{self.referral} {self.from_status or '-'} → {self.to_status}"
+
+
+class AccessLog(models.Model):
+    """Who saw a referral's personal data, when and through which channel."""
+
+    class Channel(models.TextChoices):
+        PAGE = "page", _("Web page")
+        EXPORT = "export", _("Export")
+        API = "api", _("API")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("user"),
+    )
+    referral = models.ForeignKey(
+        Referral, on_delete=models.CASCADE, related_name="access_logs", verbose_name=_("referral")
+    )
+    at = models.DateTimeField(_("at"), auto_now_add=True, db_index=True)
+    channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
+    detail = models.CharField(_("detail"), max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+        verbose_name = _("personal data access")
+        verbose_name_plural = _("personal data access log")
+        indexes = [models.Index(fields=["user", "-at"], name="access_log_user_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.referral} · {self.at:%Y-%m-%d %H:%M}"

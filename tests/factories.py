@@ -1,8 +1,10 @@
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from accounts.models import Membership
 from districts.models import District, SubDistrict, WelfareOffice
+from referrals.models import ConsentBasis, ConsentGivenBy, ConsentMethod, Household, Referral
 from services.models import Organisation, ServiceUnit, UnitType
 
 TEST_PASSWORD = "correct-horse-battery-staple"
@@ -94,3 +96,29 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     role = Membership.Role.UNIT_STAFF
     service_unit = factory.SubFactory(ServiceUnitFactory)
+
+
+class ReferralFactory(factory.django.DjangoModelFactory):
+    """A referral already past submission (status ``submitted`` unless told), with consent.
+
+    It is written straight to the table to put a referral in any status for a test; the
+    lifecycle itself is exercised through ``referrals.services``.
+    """
+
+    class Meta:
+        model = Referral
+
+    referrer = factory.SubFactory(UserFactory)
+    referring_team = factory.SubFactory(ServiceUnitFactory)
+    district = factory.LazyFunction(lambda: district("F"))
+    reference = factory.Sequence(lambda n: f"TEST-2026-{n:06d}")
+    status = "submitted"
+    submitted_at = factory.LazyFunction(timezone.now)
+    subject_name_zh = "陳大文"
+    subject_name_en = "Chan Tai Man"
+    phone = "+85291234567"
+    household = Household.LIVES_ALONE
+    consent_basis = ConsentBasis.CONSENT
+    consent_given_by = ConsentGivenBy.SUBJECT
+    consent_method = ConsentMethod.VERBAL
+    consent_given_at = factory.LazyFunction(timezone.now)

@@ -1,0 +1,232 @@
+"""The referral state machine: every allowed step, every refused one, who may, and conflicts."""
+
+import threading
+
+import pytest
+from django.db import connection, transaction
+
+from referrals import services
+from referrals.models import Referral, ReferralEvent, Status
+from referrals.services import TRANSITIONS, Actor
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+# Who acts in each capacity in these tests.
+PERSONA_FOR = {
+    Actor.UNIT: "unit_worker",
+    Actor.REFERRER: "referrer",
+    Actor.OFFICE: "district_officer",
+    Actor.ADMIN: "admin_user",
+    Actor.SYSTEM: None,
+}
+ACTIONS = [action for action in TRANSITIONS if action != "submit"]
+ALLOWED = [(action, source) for action in ACTIONS for source in TRANSITIONS[action].sources]
+REFUSED = [
+    (action, status)
+    for action in ACTIONS
+    for status in Status.values
+    if status not in TRANSITIONS[action].sources
+]
+# Personas holding none of the capacities a transition names.
+OUTSIDERS = {
+    "referrer": {Actor.REFERRER},
+    "unit_worker": {Actor.UNIT},
+    "unit_supervisor": {Actor.UNIT},
+    "district_officer": {Actor.OFFICE},
+    "admin_user": {Actor.ADMIN},
+    "other_unit_worker": set(),
+    "other_district_officer": set(),
+}
+NOT_PERMITTED = [
+    (action, persona)
+    for action in ACTIONS
+    for persona, capacities in OUTSIDERS.items()
+    if not capacities & TRANSITIONS[action].actors
+]
+
+
+@pytest.fixture
+def referral_in(referrer, caring_team, ifsc_unit):
+    def build(status):
+        return factories.ReferralFactory(
+            referrer=referrer,
+            referring_team=caring_team,
+            status=status,
+            assigned_unit=ifsc_unit,
+            reference=None if status == Status.DRAFT else "SSP-2026-000001",
+        )
+
+    return build
+
+
+def act(action, referral, actor, **kwargs):
+    kwargs.setdefault("reason", "a reason")
+    kwargs.setdefault("outcome", "Now attends the day centre twice a week.")
+    if action == "assign":
+        unit = kwargs.pop("unit", None) or referral.assigned_unit
+        kwargs.pop("outcome")
+        return services.referral_assign(referral_id=referral.pk, actor=actor, unit=unit, **kwargs)
+    return services.ACTION_SERVICES[action](referral_id=referral.pk, actor=actor, **kwargs)
+
+
+def capable_actor(action, request):
+    actors = TRANSITIONS[action].actors
+    capacity = next(c for c in PERSONA_FOR if c in actors)
+    persona = PERSONA_FOR[capacity]
+    return request.getfixturevalue(persona) if persona else None
+
+
+@pytest.mark.parametrize(("action", "source"), ALLOWED)
+def test_every_allowed_transition_moves_the_status_and_writes_one_event(
+    action, source, referral_in, request
+):
+    referral = referral_in(source)
+    actor = capable_actor(action, request)
+    updated = act(action, referral, actor, note="seen at home")
+
+    target = TRANSITIONS[action].target
+    assert updated.status == target
+    assert Referral.objects.get(pk=referral.pk).status == target
+    assert updated.version == referral.version + 1
+    event = ReferralEvent.objects.get(referral=referral)
+    assert (event.from_status, event.to_status) == (source, target)
+    assert event.actor == actor
+    assert event.note == "seen at home"
+    assert event.reason == "a reason"
+
+
+@pytest.mark.parametrize(("action", "status"), REFUSED)
+def test_every_other_transition_is_refused_and_changes_nothing(
+    action, status, referral_in, request
+):
+    referral = referral_in(status)
+    actor = capable_actor(action, request)
+    with pytest.raises(services.IllegalTransition) as refused:
+        act(action, referral, actor)
+    assert str(Status(status).label) in str(refused.value.message)
+    assert Referral.objects.get(pk=referral.pk).status == status
+    assert not ReferralEvent.objects.exists()
+
+
+@pytest.mark.parametrize(("action", "persona"), NOT_PERMITTED)
+def test_people_without_the_role_may_not_make_the_transition(action, persona, referral_in, request):
+    source = TRANSITIONS[action].sources[0]
+    referral = referral_in(source)
+    with pytest.raises(services.NotPermitted):
+        act(action, referral, request.getfixturevalue(persona))
+    assert Referral.objects.get(pk=referral.pk).status == source
+    assert not ReferralEvent.objects.exists()
+
+
+def test_an_inactive_user_may_do_nothing(referral_in, unit_worker):
+    referral = referral_in(Status.ASSIGNED)
+    unit_worker.is_active = False
+    unit_worker.save()
+    with pytest.raises(services.NotPermitted):
+        services.referral_accept(referral_id=referral.pk, actor=unit_worker)
+
+
+@pytest.mark.parametrize("action", [a for a in ACTIONS if TRANSITIONS[a].reason_required])
+@pytest.mark.parametrize("reason", ["", "   "])
+def test_a_reason_is_required_where_fhir_requires_status_reason(
+    action, reason, referral_in, request
+):
+    assert action in {"reject", "hold", "fail", "cancel", "mark_entered_in_error"}
+    source = TRANSITIONS[action].sources[0]
+    referral = referral_in(source)
+    with pytest.raises(services.ReasonRequired):
+        act(action, referral, capable_actor(action, request), reason=reason)
+    assert Referral.objects.get(pk=referral.pk).status == source
+
+
+def test_completing_needs_an_outcome_for_the_referrer(referral_in, unit_worker):
+    referral = referral_in(Status.IN_PROGRESS)
+    with pytest.raises(services.ReasonRequired):
+        services.referral_complete(referral_id=referral.pk, actor=unit_worker, outcome=" ")
+    done = services.referral_complete(
+        referral_id=referral.pk, actor=unit_worker, outcome="Meals delivered daily."
+    )
+    assert done.outcome_summary == "Meals delivered daily."
+
+
+def test_rejected_referral_can_go_to_triage_which_clears_the_unit(referral_in, district_officer):
+    referral = referral_in(Status.REJECTED)
+    updated = services.referral_send_to_triage(referral_id=referral.pk, actor=district_officer)
+    assert updated.status == Status.TRIAGE
+    assert updated.assigned_unit is None
+
+
+def test_assign_records_the_unit_on_the_event(referral_in, other_unit):
+    referral = referral_in(Status.TRIAGE)
+    services.referral_assign(referral_id=referral.pk, actor=None, unit=other_unit)
+    event = ReferralEvent.objects.get(referral=referral)
+    assert event.unit == other_unit
+    assert Referral.objects.get(pk=referral.pk).assigned_unit == other_unit
+
+
+def test_a_stale_version_is_a_conflict_and_changes_nothing(referral_in, unit_worker):
+    referral = referral_in(Status.ASSIGNED)
+    seen = referral.version
+    services.referral_accept(referral_id=referral.pk, actor=unit_worker, expected_version=seen)
+    with pytest.raises(services.Conflict) as conflict:
+        services.referral_reject(
+            referral_id=referral.pk, actor=unit_worker, reason="full", expected_version=seen
+        )
+    assert "Accepted" in str(conflict.value.message)
+    assert Referral.objects.get(pk=referral.pk).status == Status.ACCEPTED
+    assert ReferralEvent.objects.count() == 1
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="row locks need PostgreSQL (CI always has it)"
+)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_concurrent_transitions_one_wins_the_other_gets_a_conflict(
+    referral_in, unit_worker, unit_supervisor
+):
+    referral = referral_in(Status.ASSIGNED)
+    seen = referral.version
+    first_holds_lock, release_first = threading.Event(), threading.Event()
+    outcomes = {}
+
+    def accept_and_wait():
+        try:
+            with transaction.atomic():
+                services.referral_accept(
+                    referral_id=referral.pk, actor=unit_worker, expected_version=seen
+                )
+                first_holds_lock.set()
+                release_first.wait(10)
+            outcomes["accept"] = "ok"
+        finally:
+            connection.close()
+
+    def reject():
+        try:
+            services.referral_reject(
+                referral_id=referral.pk,
+                actor=unit_supervisor,
+                reason="no capacity",
+                expected_version=seen,
+            )
+            outcomes["reject"] = "ok"
+        except services.Conflict:
+            outcomes["reject"] = "conflict"
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=accept_and_wait)
+    first.start()
+    assert first_holds_lock.wait(10)
+    second = threading.Thread(target=reject)
+    second.start()
+    second.join(0.5)  # the second is blocked on the row lock while the first holds it
+    assert second.is_alive()
+    release_first.set()
+    first.join(10)
+    second.join(10)
+
+    assert outcomes == {"accept": "ok", "reject": "conflict"}
+    assert Referral.objects.get(pk=referral.pk).status == Status.ACCEPTED
+    assert list(ReferralEvent.objects.values_list("to_status", flat=True)) == ["accepted"]
