@@ -171,3 +171,9 @@ def log_in(page: Page, live_server, username: str, password: str = TEST_PASSWORD
     fill_login_form(page, live_server, username, password)
     expect(page).to_have_url(f"{live_server.url}/")
     expect(page.locator(".site-nav form button")).to_contain_text(username)
+
+
+def save_screenshot(page: Page, name: str) -> None:
+    """Keep a picture of the page for a person to look at, when E2E_SCREENSHOT_DIR is set."""
+    if screenshot_dir := os.environ.get("E2E_SCREENSHOT_DIR"):
+        page.screenshot(path=Path(screenshot_dir) / name, full_page=True)

@@ -1,13 +1,10 @@
 """End-to-end: logging in, the role-based home page and the service directory on a phone."""
 
-import os
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests import factories
-from tests.e2e.conftest import fill_login_form, log_in
+from tests.e2e.conftest import fill_login_form, log_in, save_screenshot
 
 PHONE_WIDTH = 375
 ROLE_SECTIONS = {
@@ -56,12 +53,6 @@ def assert_only_the_ssp_ifsc_is_listed(page: Page, units) -> None:
     for unit in units["unwanted"]:
         expect(page.locator("main")).not_to_contain_text(unit.name_en)
         expect(page.locator("main")).not_to_contain_text(unit.name_zh)
-
-
-def save_screenshot(page: Page, name: str) -> None:
-    """Keep a picture of the page for a person to look at, when E2E_SCREENSHOT_DIR is set."""
-    if screenshot_dir := os.environ.get("E2E_SCREENSHOT_DIR"):
-        page.screenshot(path=Path(screenshot_dir) / name, full_page=True)
 
 
 def query_of(page: Page) -> str:

@@ -1,0 +1,357 @@
+"""HTML pages for referrals. Every page starts from ``referrals_visible_to``: outside it, 404."""
+
+import uuid
+
+import django_filters
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_GET, require_POST
+
+from referrals import identity
+from referrals.forms import ReferralForm
+from referrals.models import AccessLog, Referral, RiskLevel, Status
+from referrals.selectors import (
+    duplicate_hints,
+    possible_duplicates,
+    referral_for_page,
+    referrals_visible_to,
+)
+from referrals.services import (
+    ACTION_SERVICES,
+    UNCHANGED,
+    Actor,
+    NotPermitted,
+    ReferralError,
+    actor_roles,
+    available_transitions,
+    log_personal_data_access,
+    referral_save_draft,
+    referral_submit,
+)
+from services.models import ServiceUnit
+
+REFERRALS_PER_PAGE = 25
+
+
+class ReferralListFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(label=_("Status"), choices=Status.choices)
+    risk_level = django_filters.ChoiceFilter(label=_("Risk level"), choices=RiskLevel.choices)
+    q = django_filters.CharFilter(label=_("Reference or name"), method="search")
+
+    class Meta:
+        model = Referral
+        fields = ["status", "risk_level"]
+
+    def search(self, queryset, name, value):
+        value = value.strip()
+        return queryset.filter(
+            Q(reference__icontains=value)
+            | Q(subject_name_zh__icontains=value)
+            | Q(subject_name_en__icontains=value)
+        )
+
+
+@login_required
+@require_GET
+def referral_list(request):
+    visible = referrals_visible_to(request.user).with_list_relations().order_by("-created_at")
+    referral_filter = ReferralListFilter(request.GET, queryset=visible)
+    rows = referral_filter.qs if referral_filter.is_valid() else visible.none()
+    page = Paginator(rows, REFERRALS_PER_PAGE).get_page(request.GET.get("page"))
+    shown = list(page)
+    AccessLog.objects.bulk_create(
+        AccessLog(user=request.user, referral=r, channel=AccessLog.Channel.PAGE, detail="list")
+        for r in shown
+    )
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "referrals/list.html",
+        {
+            "filter": referral_filter,
+            "page": page,
+            "referrals": shown,
+            "query": query.urlencode(),
+            "can_refer": _referrer_teams(request.user).exists(),
+        },
+    )
+
+
+def _referrer_teams(user):
+    return ServiceUnit.objects.filter(
+        memberships__user=user, memberships__role="referrer"
+    ).order_by("code")
+
+
+def _default_sub_district(team):
+    return team.catchment_sub_districts.order_by("code").first()
+
+
+@login_required
+@sensitive_post_parameters("id_number")
+def referral_new(request):
+    teams = _referrer_teams(request.user)
+    if not teams.exists():
+        raise PermissionDenied(_("Only caring-team members and other referrers file referrals."))
+    if request.method == "POST":
+        existing = _referral_for_token(request)
+        if existing and existing.status != Status.DRAFT:
+            return redirect("referrals:detail", public_id=existing.public_id)
+        return _save(request, teams=teams, referral=existing)
+    team = teams.first()
+    form = ReferralForm(
+        teams=teams,
+        initial={
+            "token": uuid.uuid4(),
+            "team": team,
+            "district": team.district,
+            "sub_district": _default_sub_district(team),
+            "consent_given_at": timezone.localtime().strftime("%Y-%m-%dT%H:%M"),
+            "referrer_contact": request.user.email,
+        },
+    )
+    return _render_form(request, form, referral=None)
+
+
+@login_required
+@sensitive_post_parameters("id_number")
+def referral_edit(request, public_id):
+    referral = Referral.objects.filter(public_id=public_id, referrer=request.user).first()
+    if referral is None:
+        raise Http404
+    if referral.status != Status.DRAFT:
+        return redirect("referrals:detail", public_id=referral.public_id)
+    teams = _referrer_teams(request.user)
+    if request.method == "POST":
+        return _save(request, teams=teams, referral=referral)
+    form = ReferralForm(
+        teams=teams,
+        instance=referral,
+        initial={
+            "token": referral.submission_token,
+            "team": referral.referring_team,
+            "needs": list(referral.needs.all()),
+            "risk_factors": referral.risk_factors,
+        },
+    )
+    return _render_form(request, form, referral=referral)
+
+
+def _referral_for_token(request) -> Referral | None:
+    try:
+        token = uuid.UUID(request.POST.get("token", ""))
+    except ValueError:
+        return None
+    return Referral.objects.filter(submission_token=token, referrer=request.user).first()
+
+
+def _save(request, *, teams, referral: Referral | None):
+    submitting = "submit" in request.POST
+    form = ReferralForm(
+        request.POST,
+        teams=teams,
+        submitting=submitting,
+        instance=referral or Referral(referrer=request.user),
+    )
+    if not form.is_valid():
+        return _render_form(request, form, referral=referral, status=400)
+    data = form.cleaned_data
+    if referral and data["token"] != referral.submission_token:
+        return _render_form(request, form, referral=referral, status=400)
+    common = {
+        "referrer": request.user,
+        "team": data["team"],
+        "token": data["token"],
+        "values": form.model_values(),
+        "needs": data["needs"],
+        "identity": data["identity"],
+    }
+    try:
+        if not submitting:
+            draft = referral_save_draft(**common)
+            messages.success(request, _("Draft saved. You can come back to it from My referrals."))
+            return redirect("referrals:edit", public_id=draft.public_id)
+        duplicates = _duplicates_of(form, referral)
+        if duplicates and request.POST.get("confirm_duplicates") != "1":
+            return _render_form(
+                request, form, referral=referral, duplicates=duplicate_hints(duplicates)
+            )
+        submitted, created = referral_submit(
+            **common, duplicates=duplicates, duplicate_note=data.get("duplicate_note", "")
+        )
+    except ValidationError as error:
+        form.add_error(None, error)
+        return _render_form(request, form, referral=referral, status=400)
+    except NotPermitted as error:
+        raise Http404 from error
+    if created:
+        messages.success(
+            request,
+            _("Referral %(reference)s submitted.") % {"reference": submitted.reference},
+        )
+    return redirect("referrals:detail", public_id=submitted.public_id)
+
+
+def _duplicates_of(form, referral: Referral | None) -> list[Referral]:
+    data = form.cleaned_data
+    protected = data["identity"]
+    if protected is UNCHANGED:
+        id_hash = referral.id_number_hash if referral else ""
+    else:
+        id_hash = protected.digest if protected else ""
+    phone = data.get("phone")
+    return possible_duplicates(
+        id_hash=id_hash,
+        phone=phone.as_e164 if phone else "",
+        names=(data.get("subject_name_zh", ""), data.get("subject_name_en", "")),
+        exclude_pk=referral.pk if referral else None,
+    )
+
+
+def _render_form(request, form, *, referral, duplicates=(), status=200):
+    sections = [
+        (_("Referring team and area"), ["team", "district", "sub_district"]),
+        (
+            _("The person referred"),
+            [
+                "subject_name_zh",
+                "subject_name_en",
+                "sex",
+                "age",
+                "date_of_birth",
+                "phone",
+                "address",
+                "preferred_language",
+                "id_type",
+                "id_number",
+            ],
+        ),
+        (_("Household"), ["household"]),
+        (_("Needs"), ["needs", "situation"]),
+        (_("Risk screening"), ["risk_factors"]),
+        (
+            _("Consent"),
+            [
+                "consent_basis",
+                "consent_given_by",
+                "consent_method",
+                "consent_given_at",
+                "consent_exemption_reason",
+            ],
+        ),
+        (_("Your contact"), ["referrer_contact"]),
+    ]
+    return render(
+        request,
+        "referrals/form.html",
+        {
+            "form": form,
+            "referral": referral,
+            "sections": [(title, [form[name] for name in names]) for title, names in sections],
+            "duplicates": duplicates,
+        },
+        status=status,
+    )
+
+
+def _visible_or_404(request, public_id) -> Referral:
+    try:
+        return referral_for_page(user=request.user, public_id=public_id)
+    except Referral.DoesNotExist as error:
+        raise Http404 from error
+
+
+@login_required
+@require_GET
+def referral_detail(request, public_id):
+    referral = _visible_or_404(request, public_id)
+    if referral.status == Status.DRAFT:
+        return redirect("referrals:edit", public_id=referral.public_id)
+    roles = actor_roles(user=request.user, referral=referral)
+    log_personal_data_access(user=request.user, referral=referral, channel=AccessLog.Channel.PAGE)
+    sees_case_notes = bool(roles & {Actor.UNIT, Actor.OFFICE, Actor.ADMIN})
+    full_id = ""
+    if referral.id_number_encrypted and roles & {Actor.UNIT, Actor.OFFICE}:
+        full_id = identity.decrypt(referral.id_number_encrypted)
+    events = [
+        {
+            "event": event,
+            "shows_text": sees_case_notes or event.actor_id == request.user.pk,
+        }
+        for event in referral.events.all()
+    ]
+    return render(
+        request,
+        "referrals/detail.html",
+        {
+            "referral": referral,
+            "events": events,
+            "full_id": full_id,
+            "sees_case_notes": sees_case_notes,
+            "sees_duplicate_links": bool(roles & {Actor.OFFICE, Actor.ADMIN}),
+            "transitions": available_transitions(roles=roles, referral=referral),
+        },
+    )
+
+
+@login_required
+@require_POST
+def referral_act(request, public_id):
+    referral = _visible_or_404(request, public_id)
+    action = request.POST.get("action", "")
+    service = ACTION_SERVICES.get(action)
+    if service is None:
+        messages.error(request, _("Unknown action."))
+        return redirect("referrals:detail", public_id=referral.public_id)
+    try:
+        version = int(request.POST.get("version", ""))
+    except ValueError:
+        version = -1  # a form without the version it was drawn from cannot be trusted
+    try:
+        updated = service(
+            referral_id=referral.pk,
+            actor=request.user,
+            reason=request.POST.get("reason", ""),
+            note=request.POST.get("note", ""),
+            outcome=request.POST.get("outcome", ""),
+            expected_version=version,
+        )
+    except ReferralError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request,
+            _("The referral is now “%(status)s”.") % {"status": updated.get_status_display()},
+        )
+    return redirect("referrals:detail", public_id=referral.public_id)
+
+
+@login_required
+@require_GET
+def referral_status(request, public_id):
+    """The live status the referral page polls; no personal data."""
+    referral = (
+        referrals_visible_to(request.user)
+        .select_related("assigned_unit")
+        .filter(public_id=public_id)
+        .first()
+    )
+    if referral is None:
+        raise Http404
+    return JsonResponse(
+        {
+            "status": referral.status,
+            "label": str(referral.get_status_display()),
+            "version": referral.version,
+            "assigned_unit": referral.assigned_unit.name if referral.assigned_unit else "",
+        }
+    )

@@ -1,0 +1,45 @@
+// Referral form: the sub-district list follows the district; one submission per page load.
+(function () {
+  "use strict";
+  var form = document.querySelector("form.referral-form");
+  if (!form) { return; }
+
+  var district = form.querySelector("select[name=district]");
+  var subDistrict = form.querySelector("select[name=sub_district]");
+  function followDistrict() {
+    if (!district || !subDistrict) { return; }
+    var chosen = district.value;
+    Array.prototype.forEach.call(subDistrict.options, function (option) {
+      var belongs = !option.dataset.district || option.dataset.district === chosen;
+      option.hidden = !belongs;
+      option.disabled = !belongs;
+    });
+    var current = subDistrict.selectedOptions[0];
+    if (current && current.disabled) { subDistrict.value = ""; }
+  }
+  if (district) { district.addEventListener("change", followDistrict); followDistrict(); }
+
+  var consentFields = ["consent_given_by", "consent_method", "consent_given_at"];
+  function followConsent() {
+    var basis = form.querySelector("input[name=consent_basis]:checked");
+    var exempt = basis && basis.value === "urgent_protection";
+    consentFields.forEach(function (name) {
+      var box = document.getElementById("field-" + name);
+      if (box) { box.hidden = exempt; }
+    });
+    var reason = document.getElementById("field-consent_exemption_reason");
+    if (reason) { reason.hidden = !exempt; }
+  }
+  form.querySelectorAll("input[name=consent_basis]").forEach(function (input) {
+    input.addEventListener("change", followConsent);
+  });
+  followConsent();
+
+  // The server makes a second POST harmless (idempotency token); this spares the round trip.
+  var sent = false;
+  form.addEventListener("submit", function (event) {
+    if (sent) { event.preventDefault(); return; }
+    sent = true;
+    form.classList.add("is-sending");
+  });
+})();

@@ -1,0 +1,180 @@
+"""The intake form: drafts, one submission per form, errors beside the fields, identity data."""
+
+import logging
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+
+from referrals import identity
+from referrals.models import Referral, ReferralEvent, Status
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+NEW = reverse("referrals:new")
+
+
+def test_referrer_gets_the_form_prefilled_with_their_team_area(client, referrer, ssp_area):
+    client.force_login(referrer)
+    response = client.get(NEW)
+    assert response.status_code == 200
+    form = response.context["form"]
+    assert form.initial["district"] == ssp_area.district
+    assert form.initial["sub_district"] == ssp_area
+    html = response.content.decode()
+    assert f'data-district="{ssp_area.district_id}"' in html
+    assert 'name="token"' in html
+
+
+def test_only_referrers_may_open_the_form(client, unit_worker):
+    client.force_login(unit_worker)
+    assert client.get(NEW).status_code == 403
+    assert client.post(NEW, {}).status_code == 403
+
+
+def test_submitting_stores_one_referral_with_reference_and_event(client, referrer, referral_form):
+    client.force_login(referrer)
+    response = client.post(NEW, referral_form())
+    referral = Referral.objects.get()
+    assert response.status_code == 302
+    assert response.url == reverse("referrals:detail", args=[referral.public_id])
+    assert referral.status == Status.SUBMITTED
+    assert referral.reference.startswith("SSP-")
+    assert referral.risk_level == "priority"
+    assert [n.code for n in referral.needs.all()] == ["elderly_care"]
+    assert list(referral.events.values_list("from_status", "to_status")) == [("draft", "submitted")]
+    page = client.get(response.url).content.decode()
+    assert referral.reference in page
+    assert 'id="status"' in page
+
+
+def test_the_same_form_posted_twice_makes_one_referral(client, referrer, referral_form):
+    client.force_login(referrer)
+    data = referral_form()
+    first = client.post(NEW, data)
+    second = client.post(NEW, data)
+    assert Referral.objects.count() == 1
+    assert ReferralEvent.objects.count() == 1
+    assert first.url == second.url
+
+
+def test_draft_is_saved_and_resumed_then_submitted(client, referrer, referral_form):
+    client.force_login(referrer)
+    data = referral_form(needs=None, consent_basis=None, household=None, submit=None)
+    data["save_draft"] = "1"
+    response = client.post(NEW, data)
+    draft = Referral.objects.get()
+    assert draft.status == Status.DRAFT
+    assert draft.reference is None
+    assert response.url == reverse("referrals:edit", args=[draft.public_id])
+
+    resumed = client.get(response.url)
+    assert resumed.context["form"]["subject_name_zh"].value() == "李美華"
+    assert "G123***(A)" in resumed.content.decode()
+
+    # Submit from the draft without retyping the identity number: it is kept.
+    complete = referral_form(token=str(draft.submission_token), id_number="")
+    response = client.post(reverse("referrals:edit", args=[draft.public_id]), complete)
+    draft.refresh_from_db()
+    assert draft.status == Status.SUBMITTED
+    assert Referral.objects.count() == 1
+    assert draft.id_number_masked == "G123***(A)"
+    assert identity.decrypt(draft.id_number_encrypted) == "G123456A"
+
+
+def test_someone_elses_draft_is_not_found(client, referrer, referral_form):
+    draft = factories.ReferralFactory(referrer=referrer, status="draft", reference=None)
+    client.force_login(factories.UserFactory())
+    assert client.get(reverse("referrals:edit", args=[draft.public_id])).status_code == 404
+
+
+def test_errors_are_shown_beside_the_fields_in_chinese_and_nothing_is_saved(
+    client, referrer, referral_form
+):
+    client.force_login(referrer)
+    client.cookies["django_language"] = "zh-hant"
+    data = referral_form(
+        needs=None,
+        consent_basis=None,
+        id_number="A123456(0)",
+        subject_name_zh="",
+        subject_name_en="",
+    )
+    response = client.post(NEW, data, HTTP_ACCEPT_LANGUAGE="zh-hant")
+    assert response.status_code == 400
+    errors = response.context["form"].errors
+    assert set(errors) >= {"needs", "consent_basis", "id_number", "subject_name_zh"}
+    html = response.content.decode()
+    assert "請至少剔選一項需要。" in html
+    assert "身份證號碼無效" in html or "檢查碼" in html
+    assert Referral.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"consent_given_by": "", "consent_method": ""}, "consent_given_by"),
+        ({"consent_basis": "urgent_protection", "consent_exemption_reason": " "}, None),
+        ({"sub_district": "__other__"}, "sub_district"),
+        ({"age": "150"}, "age"),
+        ({"phone": "12"}, "phone"),
+        ({"id_type": "", "id_number": "A123456(3)"}, "id_type"),
+    ],
+)
+def test_incomplete_or_bad_submissions_are_refused(
+    client, referrer, referral_form, overrides, field
+):
+    if overrides.get("sub_district") == "__other__":
+        overrides["sub_district"] = factories.SubDistrictFactory(
+            code="E77", district=factories.district("E")
+        ).pk
+    client.force_login(referrer)
+    response = client.post(NEW, referral_form(**overrides))
+    assert response.status_code == 400
+    if field:
+        assert field in response.context["form"].errors
+    else:
+        assert "consent_exemption_reason" in response.context["form"].errors
+    assert Referral.objects.count() == 0
+
+
+def test_urgent_protection_without_consent_is_accepted_with_a_reason(
+    client, referrer, referral_form
+):
+    client.force_login(referrer)
+    data = referral_form(
+        consent_basis="urgent_protection",
+        consent_exemption_reason="Signs of neglect; the son refuses any contact.",
+        consent_given_by=None,
+        consent_method=None,
+    )
+    client.post(NEW, data)
+    referral = Referral.objects.get()
+    assert referral.consent_basis == "urgent_protection"
+    assert referral.consent_given_at is None
+    assert referral.consent_exemption_reason.startswith("Signs of neglect")
+
+
+def test_identity_number_is_encrypted_at_rest_and_masked(client, referrer, referral_form):
+    client.force_login(referrer)
+    client.post(NEW, referral_form(id_number="g 123456 (a)"))
+    referral = Referral.objects.get()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM referrals_referral WHERE id = %s", [referral.pk])
+        raw_row = " ".join(str(value) for value in cursor.fetchone())
+    assert "123456" not in raw_row
+    assert referral.id_number_masked == "G123***(A)"
+    assert referral.id_number_hash == identity.keyed_hash("hkid", "G123456A")
+    assert identity.decrypt(referral.id_number_encrypted) == "G123456A"
+
+
+def test_identity_number_never_reaches_urls_or_logs(client, referrer, referral_form, caplog):
+    client.force_login(referrer)
+    caplog.set_level(logging.DEBUG)
+    bad = client.post(NEW, referral_form(id_number="G123456(7)"))  # wrong check digit
+    assert bad.status_code == 400
+    good = client.post(NEW, referral_form(id_number="G123456(A)"))
+    assert "123456" not in good.url
+    page = client.get(good.url)
+    assert "123456" not in page.content.decode()  # the referrer sees the masked form only
+    assert "123456" not in caplog.text
