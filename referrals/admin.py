@@ -34,7 +34,7 @@ class ReferralAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "assigned_unit",
         "submitted_at",
     ]
-    list_filter = ["status", "risk_level", "district"]
+    list_filter = ["status", "risk_level", "district", "is_demo_data"]
     search_fields = ["reference"]
     list_select_related = ["district", "assigned_unit"]
     date_hierarchy = "submitted_at"

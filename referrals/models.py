@@ -9,6 +9,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.modelfields import PhoneNumberField
 
@@ -241,9 +242,14 @@ class Referral(models.Model):
         "self", symmetrical=False, blank=True, verbose_name=_("possible duplicates")
     )
 
-    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     submitted_at = models.DateTimeField(_("submitted"), null=True, blank=True)
+    is_demo_data = models.BooleanField(
+        _("synthetic demo record"),
+        default=False,
+        help_text=_("Invented by seed_demo; not a real person."),
+    )
 
     objects = ReferralQuerySet.as_manager()
 
@@ -253,8 +259,8 @@ class Referral(models.Model):
         verbose_name_plural = _("referrals")
         indexes = [
             models.Index(fields=["referrer", "-created_at"], name="referral_referrer_recent"),
-            models.Index(fields=["district", "status"], name="referral_district_status"),
-            models.Index(fields=["assigned_unit", "status"], name="referral_unit_status"),
+            models.Index(fields=["district", "-created_at"], name="referral_district_recent"),
+            models.Index(fields=["assigned_unit", "-created_at"], name="referral_unit_recent"),
             models.Index(fields=["status", "submitted_at"], name="referral_status_submitted"),
         ]
         constraints = [
@@ -328,7 +334,7 @@ class ReferralEvent(models.Model):
         verbose_name=_("by"),
         help_text=_("Empty when the system acted (routing, sweeps)."),
     )
-    at = models.DateTimeField(_("at"), auto_now_add=True)
+    at = models.DateTimeField(_("at"), default=timezone.now, editable=False)
     from_status = models.CharField(_("from"), max_length=20, choices=Status.choices, blank=True)
     to_status = models.CharField(_("to"), max_length=20, choices=Status.choices)
     reason = models.TextField(_("reason"), blank=True)

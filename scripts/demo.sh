@@ -6,7 +6,7 @@ BOOTSTRAP_GROUPS=--no-dev . "$(dirname "$0")/bootstrap.sh"
 
 export DEBUG="${DEBUG:-true}"
 python manage.py migrate --noinput
-python manage.py seed_demo
+python manage.py seed_demo --referrals 300
 echo
 echo "Welfare Portal demo: open http://127.0.0.1:8000/ and log in with one of the users above."
 echo "Press Ctrl+C to stop."

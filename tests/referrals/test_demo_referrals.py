@@ -1,0 +1,67 @@
+"""seed_demo --referrals N: synthetic, valid, topped up (never duplicated), both write paths."""
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from referrals.demo import build_referrals
+from referrals.models import OPEN_STATUSES, ReferenceSequence, Referral, ReferralEvent
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def directory():
+    call_command("seed_demo", "--allow-production", verbosity=0)
+
+
+def check_consistent():
+    referrals = Referral.objects.filter(is_demo_data=True)
+    assert referrals.filter(reference__isnull=True).count() == 0
+    assert referrals.values("reference").distinct().count() == referrals.count()
+    assert referrals.filter(subject_name_en__startswith="Demo case").count() == referrals.count()
+    assert referrals.exclude(id_number_encrypted="").count() == 0
+    assert referrals.exclude(phone="").count() == 0
+    assert not referrals.filter(needs__isnull=True).exists()
+    assert ReferralEvent.objects.filter(referral__in=referrals, to_status="submitted").count() == (
+        referrals.count()
+    )
+    for referral in referrals.exclude(status="submitted").select_related("district"):
+        assert referral.events.count() == 2
+        assert referral.events.last().to_status == referral.status
+        assert referral.district.welfare_office.code.upper() in referral.reference
+        assert referral.sub_district.district_id == referral.district_id
+    for sequence in ReferenceSequence.objects.select_related("office"):
+        prefix = f"{sequence.office.code.upper()}-{sequence.year}-"
+        numbers = [
+            int(r.rsplit("-", 1)[1])
+            for r in Referral.objects.filter(reference__startswith=prefix).values_list(
+                "reference", flat=True
+            )
+        ]
+        assert max(numbers) == sequence.last_value
+
+
+@pytest.mark.parametrize("use_copy", [False, True])
+def test_builds_and_tops_up_without_duplicates(directory, use_copy):
+    if use_copy and connection.vendor != "postgresql":
+        pytest.skip("COPY is PostgreSQL's; CI runs this on PostgreSQL")
+    assert build_referrals(120, log=lambda line: None, use_copy=use_copy) == 120
+    assert build_referrals(120, log=lambda line: None, use_copy=use_copy) == 0
+    assert build_referrals(150, log=lambda line: None, use_copy=use_copy) == 30
+    assert Referral.objects.filter(is_demo_data=True).count() == 150
+    check_consistent()
+    assert Referral.objects.filter(status__in=OPEN_STATUSES).exists()
+    # A referral filed through the app afterwards gets a fresh primary key (sequence moved on).
+    highest = Referral.objects.order_by("-pk").values_list("pk", flat=True).first()
+    assert factories.ReferralFactory().pk > highest
+
+
+def test_seed_demo_command_takes_referrals(directory, capsys):
+    call_command("seed_demo", "--allow-production", "--referrals", "40")
+    assert "40 synthetic referrals added" in capsys.readouterr().out
+    assert Referral.objects.filter(is_demo_data=True).count() == 40
+    call_command("seed_demo", "--allow-production", "--referrals", "40")
+    assert "0 synthetic referrals added" in capsys.readouterr().out
+    assert Referral.objects.count() == 40
