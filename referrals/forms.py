@@ -15,26 +15,46 @@ from referrals.models import ConsentBasis, Referral, RiskFactor
 from referrals.services import UNCHANGED
 from services.models import NeedCategory
 
+# The form's sections, in the order of the paper form; the page renders them as cards.
+SECTIONS = [
+    (_("Referring team and area"), ["team", "district", "sub_district"]),
+    (
+        _("The person referred"),
+        [
+            "subject_name_zh",
+            "subject_name_en",
+            "sex",
+            "age",
+            "date_of_birth",
+            "phone",
+            "address",
+            "preferred_language",
+            "id_type",
+            "id_number",
+        ],
+    ),
+    (_("Household"), ["household"]),
+    (_("Needs"), ["needs", "situation"]),
+    (_("Risk screening"), ["risk_factors"]),
+    (
+        _("Consent"),
+        [
+            "consent_basis",
+            "consent_given_by",
+            "consent_method",
+            "consent_given_at",
+            "consent_exemption_reason",
+        ],
+    ),
+    (_("Your contact"), ["referrer_contact"]),
+]
+# Fields copied onto the referral as they are; the rest are handled on their own
+# (team, needs, the identity number and its kind).
 MODEL_FIELDS = [
-    "district",
-    "sub_district",
-    "subject_name_zh",
-    "subject_name_en",
-    "sex",
-    "age",
-    "date_of_birth",
-    "phone",
-    "address",
-    "preferred_language",
-    "household",
-    "risk_factors",
-    "situation",
-    "referrer_contact",
-    "consent_basis",
-    "consent_given_by",
-    "consent_method",
-    "consent_given_at",
-    "consent_exemption_reason",
+    name
+    for _title, names in SECTIONS
+    for name in names
+    if name not in {"team", "needs", "id_type", "id_number"}
 ]
 
 
@@ -199,6 +219,9 @@ class ReferralForm(forms.ModelForm):
                 "consent_basis",
                 _("A referral needs the person's consent, or the urgent-protection exemption."),
             )
+
+    def sections(self):
+        return [(title, [self[name] for name in names]) for title, names in SECTIONS]
 
     def model_values(self) -> dict:
         data = self.cleaned_data

@@ -218,45 +218,13 @@ def _duplicates_of(form, referral: Referral | None) -> list[Referral]:
 
 
 def _render_form(request, form, *, referral, duplicates=(), status=200):
-    sections = [
-        (_("Referring team and area"), ["team", "district", "sub_district"]),
-        (
-            _("The person referred"),
-            [
-                "subject_name_zh",
-                "subject_name_en",
-                "sex",
-                "age",
-                "date_of_birth",
-                "phone",
-                "address",
-                "preferred_language",
-                "id_type",
-                "id_number",
-            ],
-        ),
-        (_("Household"), ["household"]),
-        (_("Needs"), ["needs", "situation"]),
-        (_("Risk screening"), ["risk_factors"]),
-        (
-            _("Consent"),
-            [
-                "consent_basis",
-                "consent_given_by",
-                "consent_method",
-                "consent_given_at",
-                "consent_exemption_reason",
-            ],
-        ),
-        (_("Your contact"), ["referrer_contact"]),
-    ]
     return render(
         request,
         "referrals/form.html",
         {
             "form": form,
             "referral": referral,
-            "sections": [(title, [form[name] for name in names]) for title, names in sections],
+            "sections": form.sections(),
             "duplicates": duplicates,
         },
         status=status,
