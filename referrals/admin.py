@@ -3,6 +3,7 @@
 from django.contrib import admin
 
 from referrals.models import AccessLog, ReferenceSequence, Referral, ReferralEvent
+from referrals.selectors import referrals_visible_to
 from referrals.services import log_personal_data_access
 
 
@@ -40,6 +41,10 @@ class ReferralAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "submitted_at"
     exclude = ["id_number_encrypted", "id_number_hash"]
     inlines = [ReferralEventInline]
+
+    def get_queryset(self, request):
+        # The same rule as every other path: other people's drafts stay private.
+        return referrals_visible_to(request.user).select_related("district", "assigned_unit")
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         referral = self.get_object(request, object_id)

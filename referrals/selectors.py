@@ -15,6 +15,7 @@ from accounts.models import Membership, User
 from districts.models import District
 from referrals.models import Referral, ReferralEvent, Status
 from referrals.services import UNIT_ROLES
+from services.models import ServiceUnit
 
 
 def referrals_visible_to(user: User) -> QuerySet[Referral]:
@@ -126,11 +127,8 @@ def duplicate_hints(referrals: list[Referral]) -> list[DuplicateHint]:
     ]
 
 
-def referrer_teams(*, user: User) -> list:
+def referrer_teams(*, user: User) -> QuerySet[ServiceUnit]:
     """The caring teams (or other referring units) the user files referrals for."""
-    return [
-        m.service_unit
-        for m in Membership.objects.filter(user=user, role=Membership.Role.REFERRER)
-        .select_related("service_unit__district")
-        .order_by("pk")
-    ]
+    return ServiceUnit.objects.filter(
+        memberships__user=user, memberships__role=Membership.Role.REFERRER
+    ).order_by("code")

@@ -23,6 +23,7 @@ from referrals.selectors import (
     possible_duplicates,
     referral_for_page,
     referrals_visible_to,
+    referrer_teams,
 )
 from referrals.services import (
     ACTION_SERVICES,
@@ -36,7 +37,6 @@ from referrals.services import (
     referral_save_draft,
     referral_submit,
 )
-from services.models import ServiceUnit
 
 REFERRALS_PER_PAGE = 25
 
@@ -81,15 +81,9 @@ def referral_list(request):
             "page": page,
             "referrals": shown,
             "query": query.urlencode(),
-            "can_refer": _referrer_teams(request.user).exists(),
+            "can_refer": referrer_teams(user=request.user).exists(),
         },
     )
-
-
-def _referrer_teams(user):
-    return ServiceUnit.objects.filter(
-        memberships__user=user, memberships__role="referrer"
-    ).order_by("code")
 
 
 def _default_sub_district(team):
@@ -99,7 +93,7 @@ def _default_sub_district(team):
 @login_required
 @sensitive_post_parameters("id_number")
 def referral_new(request):
-    teams = _referrer_teams(request.user)
+    teams = referrer_teams(user=request.user)
     if not teams.exists():
         raise PermissionDenied(_("Only caring-team members and other referrers file referrals."))
     if request.method == "POST":
@@ -130,7 +124,7 @@ def referral_edit(request, public_id):
         raise Http404
     if referral.status != Status.DRAFT:
         return redirect("referrals:detail", public_id=referral.public_id)
-    teams = _referrer_teams(request.user)
+    teams = referrer_teams(user=request.user)
     if request.method == "POST":
         return _save(request, teams=teams, referral=referral)
     form = ReferralForm(

@@ -233,3 +233,16 @@ def test_administrators_search_the_access_log(client, protected, unit_worker, ad
     assert "unit-worker" in response.content.decode()
     response = client.get(reverse("admin:referrals_accesslog_changelist"), {"q": "nobody"})
     assert response.context["cl"].result_count == 0
+
+
+def test_admin_follows_the_same_visibility_rule(client, admin_user, referrer, protected):
+    draft = factories.ReferralFactory(referrer=referrer, status="draft", reference=None)
+    client.force_login(admin_user)
+    changelist = client.get(reverse("admin:referrals_referral_changelist"))
+    assert changelist.context["cl"].result_count == 1
+    assert (
+        client.get(reverse("admin:referrals_referral_change", args=[draft.pk])).status_code == 302
+    )  # Django admin redirects a missing object to the index
+    page = client.get(reverse("admin:referrals_referral_change", args=[protected.pk]))
+    assert page.status_code == 200
+    assert AccessLog.objects.filter(user=admin_user, referral=protected, detail="admin").exists()
