@@ -415,7 +415,7 @@ def referral_accept(*, referral_id: int, actor: User, **kwargs) -> Referral:
     return _transition(referral_id=referral_id, actor=actor, action="accept", **kwargs)
 
 
-def referral_reject(*, referral_id: int, actor: User, reason: str, **kwargs) -> Referral:
+def referral_decline(*, referral_id: int, actor: User, reason: str, **kwargs) -> Referral:
     return _transition(
         referral_id=referral_id, actor=actor, action="reject", reason=reason, **kwargs
     )
@@ -463,7 +463,7 @@ def referral_mark_entered_in_error(
 
 ACTION_SERVICES = {
     "accept": referral_accept,
-    "reject": referral_reject,
+    "reject": referral_decline,
     "start": referral_start,
     "hold": referral_hold,
     "resume": referral_resume,

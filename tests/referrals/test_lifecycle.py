@@ -170,7 +170,7 @@ def test_a_stale_version_is_a_conflict_and_changes_nothing(referral_in, unit_wor
     seen = referral.version
     services.referral_accept(referral_id=referral.pk, actor=unit_worker, expected_version=seen)
     with pytest.raises(services.Conflict) as conflict:
-        services.referral_reject(
+        services.referral_decline(
             referral_id=referral.pk, actor=unit_worker, reason="full", expected_version=seen
         )
     assert "Accepted" in str(conflict.value.message)
@@ -204,7 +204,7 @@ def test_concurrent_transitions_one_wins_the_other_gets_a_conflict(
 
     def reject():
         try:
-            services.referral_reject(
+            services.referral_decline(
                 referral_id=referral.pk,
                 actor=unit_supervisor,
                 reason="no capacity",
