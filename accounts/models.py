@@ -35,6 +35,7 @@ class Membership(models.Model):
         DISTRICT_OFFICER = "district_officer", _("District officer")
 
     UNIT_ROLES = (Role.REFERRER, Role.UNIT_STAFF, Role.UNIT_SUPERVISOR)
+    STAFF_ROLES = (Role.UNIT_STAFF, Role.UNIT_SUPERVISOR)  # work the unit's cases
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,

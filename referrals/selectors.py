@@ -14,7 +14,6 @@ from django.utils import timezone
 from accounts.models import Membership, User
 from districts.models import District
 from referrals.models import Referral, ReferralEvent, Status
-from referrals.services import UNIT_ROLES
 from services.models import ServiceUnit
 
 
@@ -34,7 +33,7 @@ def referrals_visible_to(user: User) -> QuerySet[Referral]:
     for role, unit_id, office_id in Membership.objects.filter(user=user).values_list(
         "role", "service_unit_id", "welfare_office_id"
     ):
-        if role in UNIT_ROLES:
+        if role in Membership.STAFF_ROLES:
             unit_ids.append(unit_id)
         elif role == Membership.Role.DISTRICT_OFFICER:
             office_ids.append(office_id)
@@ -114,6 +113,16 @@ def possible_duplicates(
     if exclude_pk:
         candidates = candidates.exclude(pk=exclude_pk)
     return list(candidates[:10])
+
+
+def possible_duplicates_of(referral: Referral) -> list[Referral]:
+    """``possible_duplicates`` for a referral being submitted (itself excluded)."""
+    return possible_duplicates(
+        id_hash=referral.id_number_hash,
+        phone=referral.phone.as_e164 if referral.phone else "",
+        names=(referral.subject_name_zh, referral.subject_name_en),
+        exclude_pk=referral.pk,
+    )
 
 
 def duplicate_hints(referrals: list[Referral]) -> list[DuplicateHint]:

@@ -33,6 +33,7 @@ from referrals.models import (
     Status,
     risk_level_of,
 )
+from referrals.selectors import possible_duplicates_of
 from services.models import NeedCategory, ServiceUnit
 
 
@@ -148,8 +149,6 @@ TRANSITIONS: dict[str, Transition] = {
     ]
 }
 
-UNIT_ROLES = (Membership.Role.UNIT_STAFF, Membership.Role.UNIT_SUPERVISOR)
-
 
 def actor_roles(*, user: User | None, referral: Referral) -> set[Actor]:
     """The capacities in which ``user`` acts on ``referral`` (one query for memberships)."""
@@ -166,7 +165,7 @@ def actor_roles(*, user: User | None, referral: Referral) -> set[Actor]:
     for role, unit_id, membership_office_id in Membership.objects.filter(user=user).values_list(
         "role", "service_unit_id", "welfare_office_id"
     ):
-        if role in UNIT_ROLES and unit_id and unit_id == referral.assigned_unit_id:
+        if role in Membership.STAFF_ROLES and unit_id and unit_id == referral.assigned_unit_id:
             roles.add(Actor.UNIT)
         elif role == Membership.Role.DISTRICT_OFFICER and membership_office_id == office_id:
             roles.add(Actor.OFFICE)
@@ -256,13 +255,14 @@ def referral_submit(
     values: dict,
     needs: Iterable[NeedCategory],
     identity: ProtectedIdentity | None | object = UNCHANGED,
-    duplicates: Iterable[Referral] = (),
     duplicate_note: str = "",
 ) -> tuple[Referral, bool]:
     """Submit the form's referral once. Returns (referral, created_now).
 
     A second call with the same token (double click, resent POST) returns the referral the
-    first call submitted, unchanged, with ``created_now`` False.
+    first call submitted, unchanged, with ``created_now`` False. Open referrals for the same
+    person (``possible_duplicates_of``) are linked whichever path submits, so the district
+    office always sees them; warning the referrer first is the caller's part.
     """
     with transaction.atomic():
         referral = _draft_for_token(
@@ -283,7 +283,7 @@ def referral_submit(
         referral.save()
         referral.refresh_from_db(fields=["version"])
         referral.needs.set(needs)
-        referral.possible_duplicates.set(duplicates)
+        referral.possible_duplicates.set(possible_duplicates_of(referral))
         ReferralEvent.objects.create(
             referral=referral,
             actor=referrer,
@@ -483,4 +483,14 @@ def log_personal_data_access(
 ) -> AccessLog:
     return AccessLog.objects.create(
         user=user, referral=referral, channel=channel, detail=detail[:200]
+    )
+
+
+def log_personal_data_access_many(
+    *, user: User, referrals: Iterable[Referral], channel: str, detail: str = ""
+) -> None:
+    """One row per referral shown (a list page, an API page), in one INSERT."""
+    AccessLog.objects.bulk_create(
+        AccessLog(user=user, referral=referral, channel=channel, detail=detail[:200])
+        for referral in referrals
     )

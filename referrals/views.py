@@ -34,6 +34,7 @@ from referrals.services import (
     actor_roles,
     available_transitions,
     log_personal_data_access,
+    log_personal_data_access_many,
     referral_save_draft,
     referral_submit,
 )
@@ -67,9 +68,8 @@ def referral_list(request):
     rows = referral_filter.qs if referral_filter.is_valid() else visible.none()
     page = Paginator(rows, REFERRALS_PER_PAGE).get_page(request.GET.get("page"))
     shown = list(page)
-    AccessLog.objects.bulk_create(
-        AccessLog(user=request.user, referral=r, channel=AccessLog.Channel.PAGE, detail="list")
-        for r in shown
+    log_personal_data_access_many(
+        user=request.user, referrals=shown, channel=AccessLog.Channel.PAGE, detail="list"
     )
     query = request.GET.copy()
     query.pop("page", None)
@@ -180,7 +180,7 @@ def _save(request, *, teams, referral: Referral | None):
                 request, form, referral=referral, duplicates=duplicate_hints(duplicates)
             )
         submitted, created = referral_submit(
-            **common, duplicates=duplicates, duplicate_note=data.get("duplicate_note", "")
+            **common, duplicate_note=data.get("duplicate_note", "")
         )
     except ValidationError as error:
         form.add_error(None, error)

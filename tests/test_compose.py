@@ -174,8 +174,7 @@ def test_app_services_depend_on_healthy_postgres_and_redis(services):
 
 
 def test_migrations_run_before_web(services):
-    if "migrate" not in services:
-        pytest.skip("no one-shot migrate service")
+    assert "migrate" in services, "a one-shot migrate service must run migrations before web"
     migrate = services["migrate"]
     assert argv(migrate["command"])[-3:] == ["manage.py", "migrate", "--noinput"]
     assert str(migrate.get("restart", "no")) == "no", "a one-shot service must not restart"

@@ -141,3 +141,12 @@ def test_the_referrer_is_warned_sees_only_reference_status_unit_and_may_go_on(
     client.force_login(district_officer)
     officer_page = client.get(response.url).content.decode()
     assert reverse("referrals:detail", args=[earlier.public_id]) in officer_page
+
+
+def test_the_service_links_duplicates_whichever_path_submits(referrer, caring_team):
+    first, _ = submit(referrer, caring_team, identity_of="G123456(A)")
+    second, _ = submit(referrer, caring_team, identity_of="g123456a")
+    unrelated, _ = submit(referrer, caring_team, phone="+85261230000", subject_name_zh="林生")
+    assert list(second.possible_duplicates.all()) == [first]
+    assert list(first.possible_duplicates.all()) == []
+    assert list(unrelated.possible_duplicates.all()) == []
