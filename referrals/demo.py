@@ -105,9 +105,10 @@ REFERRAL_COLUMNS = [
     "updated_at",
     "submitted_at",
     "is_demo_data",
+    "due_at",
 ]
 EVENT_COLUMNS = ["referral_id", "actor_id", "at", "from_status", "to_status", "reason", "note"]
-EVENT_COLUMNS += ["unit_id"]
+EVENT_COLUMNS += ["unit_id", "kind", "details"]
 NEED_COLUMNS = ["referral_id", "needcategory_id"]
 
 
@@ -297,13 +298,18 @@ def _generate_chunk(size: int, directory: Directory, rng: random.Random):
                 changed_at,
                 submitted_at,
                 True,
+                changed_at + timedelta(days=2) if unit_id else None,
             )
         )
         for need in rng.sample(directory.needs, k=rng.choice([1, 1, 2])):
             needs.append((pk, need))
-        events.append((pk, referrer_id, submitted_at, "draft", "submitted", "", "", None))
+        events.append(
+            (pk, referrer_id, submitted_at, "draft", "submitted", "", "", None, "status", "{}")
+        )
         if status != Status.SUBMITTED:
-            events.append((pk, None, changed_at, "submitted", status, reason, "", unit_id))
+            events.append(
+                (pk, None, changed_at, "submitted", status, reason, "", unit_id, "status", "{}")
+            )
     return rows, needs, events
 
 
@@ -332,6 +338,9 @@ def _orm_chunk(rows, needs, events) -> None:
         batch_size=1000,
     )
     ReferralEvent.objects.bulk_create(
-        [ReferralEvent(**dict(zip(EVENT_COLUMNS, e, strict=True))) for e in events],
+        [
+            ReferralEvent(**dict(zip(EVENT_COLUMNS, e, strict=True)) | {"details": {}})
+            for e in events
+        ],
         batch_size=1000,
     )

@@ -7,14 +7,18 @@ in ``referrals/selectors.py``. This module holds tables, choices and small invar
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.deconstruct import deconstructible
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.modelfields import PhoneNumberField
 
 from referrals.identity import IdType
+from referrals.sla import SlaUnit
 from services.models import Language
+from welfare_portal.bilingual import BilingualNameMixin
 
 
 class Status(models.TextChoices):
@@ -234,6 +238,24 @@ class Referral(models.Model):
         related_name="referrals_assigned",
         verbose_name=_("assigned unit"),
     )
+    routing_rule = models.ForeignKey(
+        "referrals.RoutingRule",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("routing rule"),
+    )
+    due_at = models.DateTimeField(
+        _("acknowledge by"),
+        null=True,
+        blank=True,
+        help_text=_("The assigned unit should accept or decline by then (business time)."),
+    )
+    overdue_at = models.DateTimeField(_("marked overdue"), null=True, blank=True)
+    escalated_at = models.DateTimeField(
+        _("escalated to the district office"), null=True, blank=True
+    )
     outcome_summary = models.TextField(
         _("outcome summary"), blank=True, help_text=_("Shown to the referrer.")
     )
@@ -262,6 +284,7 @@ class Referral(models.Model):
             models.Index(fields=["district", "-created_at"], name="referral_district_recent"),
             models.Index(fields=["assigned_unit", "-created_at"], name="referral_unit_recent"),
             models.Index(fields=["status", "submitted_at"], name="referral_status_submitted"),
+            models.Index(fields=["status", "due_at"], name="referral_status_due"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -322,6 +345,12 @@ class ReferenceSequence(models.Model):
 class ReferralEvent(models.Model):
     """One step in a referral's life: who moved it from which status to which, and why."""
 
+    class Kind(models.TextChoices):
+        STATUS = "status", _("Status change")
+        ROUTING = "routing", _("Routing")
+        ESCALATION = "escalation", _("Escalation")
+        OVERDUE = "overdue", _("Overdue")
+
     referral = models.ForeignKey(
         Referral, on_delete=models.CASCADE, related_name="events", verbose_name=_("referral")
     )
@@ -346,6 +375,13 @@ class ReferralEvent(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("unit"),
+    )
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.STATUS)
+    details = models.JSONField(
+        _("details"),
+        default=dict,
+        blank=True,
+        help_text=_("For routing: the rule, the reasons and the candidates, as decided."),
     )
 
     class Meta:
@@ -389,3 +425,192 @@ class AccessLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} · {self.referral} · {self.at:%Y-%m-%d %H:%M}"
+
+
+@deconstructible
+class ChoiceListValidator:
+    """For JSON lists whose items must be among ``allowed``."""
+
+    def __init__(self, allowed):
+        self.allowed = tuple(allowed)
+
+    def __call__(self, value) -> None:
+        if not isinstance(value, list):
+            raise ValidationError(_("Give a list."))
+        unknown = sorted({str(item) for item in value if item not in self.allowed})
+        if unknown:
+            raise ValidationError(
+                _("Unknown value(s): %(values)s."), params={"values": ", ".join(unknown)}
+            )
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, ChoiceListValidator) and self.allowed == other.allowed
+
+
+class RoutingRule(BilingualNameMixin):
+    """Which kind of unit a referral goes to, how fast it must be acknowledged, and what
+    happens when it is not. Data, edited by headquarters in the admin.
+
+    A rule matches a referral when every criterion it names matches (an empty criterion
+    matches anything): one of its needs, one of its risk levels, one of its risk factors,
+    one of its household types, and its district if it names one. Rules are tried in
+    ``priority`` order; the first that finds a unit wins (``referrals/routing.py``).
+    """
+
+    class WhenOverdue(models.TextChoices):
+        REROUTE = "reroute", _("Re-route to the next candidate unit")
+        ESCALATE = "escalate", _("Escalate to the district office")
+
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    priority = models.PositiveSmallIntegerField(
+        _("priority"), default=100, help_text=_("Lower numbers are tried first.")
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    needs = models.ManyToManyField(
+        "services.NeedCategory", blank=True, related_name="+", verbose_name=_("needs (any of)")
+    )
+    risk_levels = models.JSONField(
+        _("risk levels (any of)"),
+        default=list,
+        blank=True,
+        validators=[ChoiceListValidator(RiskLevel.values)],
+    )
+    risk_factors = models.JSONField(
+        _("risk factors (any of)"),
+        default=list,
+        blank=True,
+        validators=[ChoiceListValidator(RiskFactor.values)],
+    )
+    households = models.JSONField(
+        _("households (any of)"),
+        default=list,
+        blank=True,
+        validators=[ChoiceListValidator(Household.values)],
+    )
+    district = models.ForeignKey(
+        "districts.District",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("only in district"),
+    )
+    unit_types = models.ManyToManyField(
+        "services.UnitType", related_name="+", verbose_name=_("route to unit types")
+    )
+    sla_amount = models.PositiveSmallIntegerField(_("time to acknowledge"), default=2)
+    sla_unit = models.CharField(
+        _("counted in"), max_length=16, choices=SlaUnit.choices, default=SlaUnit.BUSINESS_DAYS
+    )
+    escalate_at_once = models.BooleanField(
+        _("alert the district office at once"),
+        default=False,
+        help_text=_("For referrals the district office must know about as soon as they arrive."),
+    )
+    when_overdue = models.CharField(
+        _("when not acknowledged in time"),
+        max_length=10,
+        choices=WhenOverdue.choices,
+        default=WhenOverdue.REROUTE,
+    )
+
+    class Meta:
+        ordering = ["priority", "code"]
+        verbose_name = _("routing rule")
+        verbose_name_plural = _("routing rules")
+
+
+class Notification(models.Model):
+    """An in-app message to one person about one referral. It names the referral and what
+    happened, never personal data; the page it links to applies the visibility rule."""
+
+    class Kind(models.TextChoices):
+        ASSIGNED = "assigned", _("New referral for your unit")
+        TRIAGE = "triage", _("Referral waiting for triage")
+        ESCALATED = "escalated", _("Referral escalated to the district office")
+        OVERDUE = "overdue", _("Referral not acknowledged in time")
+        STATUS = "status", _("Your referral changed status")
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        verbose_name=_("recipient"),
+    )
+    referral = models.ForeignKey(
+        Referral, on_delete=models.CASCADE, related_name="+", verbose_name=_("referral")
+    )
+    event = models.ForeignKey(
+        ReferralEvent, on_delete=models.CASCADE, related_name="+", verbose_name=_("event")
+    )
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    read_at = models.DateTimeField(_("read"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        constraints = [
+            # A task delivered twice tells each person once.
+            models.UniqueConstraint(
+                fields=["recipient", "event", "kind"], name="notification_once_per_event"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["recipient", "-created_at"],
+                name="notification_unread",
+                condition=Q(read_at__isnull=True),
+            ),
+            models.Index(fields=["recipient", "-created_at"], name="notification_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.recipient} · {self.get_kind_display()} · {self.referral}"
+
+
+class Delivery(models.Model):
+    """One outgoing message (an e-mail), rendered once in its recipient's language and sent
+    by a task that retries until it succeeds or runs out of attempts."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", _("E-mail")
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Waiting to be sent")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Gave up")
+
+    key = models.CharField(
+        _("idempotency key"), max_length=120, unique=True, help_text=_("One message per key.")
+    )
+    channel = models.CharField(
+        _("channel"), max_length=8, choices=Channel.choices, default=Channel.EMAIL
+    )
+    notification = models.ForeignKey(
+        Notification,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="deliveries",
+        verbose_name=_("notification"),
+    )
+    to = models.CharField(_("to"), max_length=254)
+    subject = models.CharField(_("subject"), max_length=200)
+    body = models.TextField(_("body"))
+    state = models.CharField(_("state"), max_length=8, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    last_error = models.CharField(_("last error"), max_length=300, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("last attempt"), auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("delivery")
+        verbose_name_plural = _("deliveries")
+        indexes = [models.Index(fields=["state", "created_at"], name="delivery_pending")]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} → {self.to}: {self.get_state_display()}"

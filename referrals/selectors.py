@@ -141,3 +141,120 @@ def referrer_teams(*, user: User) -> QuerySet[ServiceUnit]:
     return ServiceUnit.objects.filter(
         memberships__user=user, memberships__role=Membership.Role.REFERRER
     ).order_by("code")
+
+
+# --- Routing inputs ----------------------------------------------------------------------
+
+SERVING_STATUSES = (Status.ASSIGNED, Status.ACCEPTED, Status.IN_PROGRESS, Status.ON_HOLD)
+
+
+def units_serving_household(referral: Referral) -> list[tuple[int, str]]:
+    """(unit id, reference) of other open referrals for the same identity number or the
+    same phone line that a unit holds now, most recent first: the units already serving
+    this household."""
+    match = Q()
+    if referral.id_number_hash:
+        match |= Q(id_number_hash=referral.id_number_hash)
+    if referral.phone:
+        match |= Q(phone=referral.phone)
+    if not match:
+        return []
+    return list(
+        Referral.objects.filter(match, status__in=SERVING_STATUSES, assigned_unit__isnull=False)
+        .exclude(pk=referral.pk)
+        .order_by("-submitted_at")
+        .values_list("assigned_unit_id", "reference")[:10]
+    )
+
+
+def units_released_by(referral: Referral) -> set[int]:
+    """Units that declined this referral, or let it pass its deadline and lost it."""
+    released = set()
+    for to_status, kind, unit_id, details in ReferralEvent.objects.filter(
+        referral=referral, unit__isnull=False
+    ).values_list("to_status", "kind", "unit_id", "details"):
+        if to_status == Status.REJECTED or (
+            kind == ReferralEvent.Kind.OVERDUE and (details or {}).get("released")
+        ):
+            released.add(unit_id)
+    return released
+
+
+def routing_inputs(referral: Referral):
+    """What ``routing.decide`` needs for ``referral``, read in a fixed number of queries."""
+    from referrals import routing
+    from referrals.models import RoutingRule
+
+    rules = [
+        routing.RuleFacts(
+            id=rule.pk,
+            code=rule.code,
+            name_en=rule.name_en,
+            name_zh=rule.name_zh,
+            priority=rule.priority,
+            unit_types=tuple(unit_type.code for unit_type in rule.unit_types.all()),
+            needs=frozenset(need.code for need in rule.needs.all()),
+            risk_levels=frozenset(rule.risk_levels),
+            risk_factors=frozenset(rule.risk_factors),
+            households=frozenset(rule.households),
+            district_id=rule.district_id,
+            sla_amount=rule.sla_amount,
+            sla_unit=rule.sla_unit,
+            escalate_at_once=rule.escalate_at_once,
+            when_overdue=rule.when_overdue,
+        )
+        for rule in RoutingRule.objects.filter(is_active=True).prefetch_related(
+            "needs", "unit_types"
+        )
+    ]
+    unit_types = {code for rule in rules for code in rule.unit_types}
+    units = [
+        routing.UnitFacts(
+            id=unit.pk,
+            code=unit.code,
+            name_en=unit.name_en,
+            name_zh=unit.name_zh,
+            unit_type=unit.unit_type.code,
+            district_id=unit.district_id,
+            catchment_district_ids=frozenset(d.pk for d in unit.catchment_districts.all()),
+            catchment_sub_district_ids=frozenset(s.pk for s in unit.catchment_sub_districts.all()),
+            catchment_sub_district_district_ids=frozenset(
+                s.district_id for s in unit.catchment_sub_districts.all()
+            ),
+            is_active=unit.is_active,
+            capacity=unit.capacity,
+            current_load=unit.current_load,
+        )
+        for unit in ServiceUnit.objects.serving_district(referral.district_id)
+        .filter(unit_type__code__in=unit_types)
+        .select_related("unit_type")
+        .prefetch_related("catchment_districts", "catchment_sub_districts")
+    ]
+    facts = routing.ReferralFacts(
+        district_id=referral.district_id,
+        sub_district_id=referral.sub_district_id,
+        needs=frozenset(need.code for need in referral.needs.all()),
+        risk_level=referral.risk_level,
+        risk_factors=frozenset(referral.risk_factors),
+        household=referral.household,
+        excluded_unit_ids=frozenset(units_released_by(referral)),
+        serving_unit_refs=tuple(units_serving_household(referral)),
+    )
+    district = referral.district
+    sub_district = referral.sub_district
+    place = {"en": district.name_en, "zh": district.name_zh}
+    area = {"en": sub_district.name_en, "zh": sub_district.name_zh} if sub_district else place
+    return facts, units, rules, {"area": area, "district": place}
+
+
+def routing_decision_for(referral: Referral):
+    from referrals import routing
+
+    facts, units, rules, places = routing_inputs(referral)
+    return routing.decide(facts, units, rules, **places)
+
+
+def latest_routing_event(referral: Referral) -> ReferralEvent | None:
+    """The newest routing event among the referral's (already fetched) events."""
+    routed = [e for e in referral.events.all() if e.kind == ReferralEvent.Kind.ROUTING]
+    return routed[-1] if routed else None

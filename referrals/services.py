@@ -11,30 +11,65 @@ a translated ``ReferralError`` when it must refuse. Callers pass ``actor=None`` 
 (routing, sweeps).
 """
 
+import logging
+import smtplib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
-from django.db.models import F
-from django.utils import timezone
+from django.db.models import Count, F, Q
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Membership, User
+from districts.models import WelfareOffice
+from referrals import routing, sla
 from referrals.identity import ProtectedIdentity
 from referrals.models import (
     AccessLog,
     ConsentBasis,
+    Delivery,
+    Notification,
     ReferenceSequence,
     Referral,
     ReferralEvent,
+    RoutingRule,
     Status,
     risk_level_of,
 )
-from referrals.selectors import possible_duplicates_of
+from referrals.selectors import possible_duplicates_of, routing_decision_for
 from services.models import NeedCategory, ServiceUnit
+
+logger = logging.getLogger(__name__)
+
+
+def enqueue(task_name: str, *args) -> None:
+    """Queue ``referrals.tasks.<task_name>(*args)`` once the current transaction commits.
+
+    If the broker cannot be reached the work is not lost: what was committed is found by
+    the sweeps (``sweep_unrouted``, ``sweep_deliveries``) when it is back. The person who
+    made the change never sees the broker's error.
+    """
+
+    def send() -> None:
+        from referrals import tasks
+
+        try:
+            getattr(tasks, task_name).delay(*args)
+        except Exception:
+            logger.warning(
+                "Could not queue %s%r now; a sweep will pick it up.", task_name, args, exc_info=True
+            )
+
+    transaction.on_commit(send)
 
 
 class ReferralError(Exception):
@@ -103,14 +138,14 @@ TRANSITIONS: dict[str, Transition] = {
         Transition(
             "send_to_triage",
             _("Send to the district office's triage queue"),
-            (Status.SUBMITTED, Status.REJECTED),
+            (Status.SUBMITTED, Status.REJECTED, Status.ASSIGNED),
             Status.TRIAGE,
             _OFFICE,
         ),
         Transition(
             "assign",
             _("Assign to a unit"),
-            (Status.SUBMITTED, Status.TRIAGE, Status.REJECTED),
+            (Status.SUBMITTED, Status.TRIAGE, Status.REJECTED, Status.ASSIGNED),
             Status.ASSIGNED,
             _OFFICE,
         ),
@@ -291,6 +326,7 @@ def referral_submit(
             to_status=Status.SUBMITTED,
             note=duplicate_note,
         )
+        enqueue("route_referral", referral.pk)
     return referral, True
 
 
@@ -334,6 +370,99 @@ def _next_reference(office, now) -> str:
 # --- Transitions after submission ---------------------------------------------------------
 
 
+def _lock(referral_id: int) -> Referral:
+    return (
+        Referral.objects.select_for_update(of=("self",))
+        .select_related("district", "sub_district")
+        .get(pk=referral_id)
+    )
+
+
+def _check(
+    referral: Referral,
+    *,
+    actor: User | None,
+    transition: Transition,
+    expected_version: int | None,
+    reason: str = "",
+) -> None:
+    if expected_version is not None and referral.version != expected_version:
+        raise Conflict(
+            _(
+                "Someone else changed this referral while you were looking at it; it is "
+                "now “%(status)s”. Nothing was changed: check the page and try again."
+            )
+            % {"status": referral.get_status_display()}
+        )
+    if not actor_roles(user=actor, referral=referral) & transition.actors:
+        raise NotPermitted(_("You may not do this to this referral."))
+    if referral.status not in transition.sources:
+        raise IllegalTransition(
+            _("A referral that is “%(status)s” cannot be moved to “%(target)s”.")
+            % {
+                "status": referral.get_status_display(),
+                "target": Status(transition.target).label,
+            }
+        )
+    if transition.reason_required and not reason:
+        raise ReasonRequired(_("Give a reason for this step."))
+
+
+HOLDING_STATUSES = (Status.ASSIGNED, Status.ACCEPTED, Status.IN_PROGRESS, Status.ON_HOLD)
+
+
+def _holder(referral: Referral) -> int | None:
+    """The unit whose load this referral counts in."""
+    return referral.assigned_unit_id if referral.status in HOLDING_STATUSES else None
+
+
+def _move_load(old_unit_id: int | None, new_unit_id: int | None) -> None:
+    if old_unit_id == new_unit_id:
+        return
+    if old_unit_id:
+        ServiceUnit.objects.filter(pk=old_unit_id, current_load__gt=0).update(
+            current_load=F("current_load") - 1
+        )
+    if new_unit_id:
+        ServiceUnit.objects.filter(pk=new_unit_id).update(current_load=F("current_load") + 1)
+
+
+def _record(
+    referral: Referral,
+    *,
+    actor: User | None,
+    to_status: str,
+    kind: str = ReferralEvent.Kind.STATUS,
+    reason: str = "",
+    note: str = "",
+    unit: ServiceUnit | None = None,
+    changes: dict | None = None,
+    details: dict | None = None,
+) -> ReferralEvent:
+    """Apply ``changes`` and the new status to the locked ``referral``, raise its version,
+    keep unit loads right and write the timeline event."""
+    from_status = referral.status
+    old_holder = _holder(referral)
+    referral.status = to_status
+    for name, value in (changes or {}).items():
+        setattr(referral, name, value)
+    referral.version = F("version") + 1
+    referral.save()
+    referral.refresh_from_db(fields=["version"])
+    _move_load(old_holder, _holder(referral))
+    return ReferralEvent.objects.create(
+        referral=referral,
+        actor=actor,
+        from_status=from_status,
+        to_status=to_status,
+        kind=kind,
+        reason=reason,
+        note=note,
+        unit=unit if unit is not None else referral.assigned_unit,
+        details=details or {},
+    )
+
+
 def _transition(
     *,
     referral_id: int,
@@ -342,73 +471,41 @@ def _transition(
     reason: str = "",
     note: str = "",
     expected_version: int | None = None,
-    unit: ServiceUnit | None = None,
     outcome: str = "",
 ) -> Referral:
     transition = TRANSITIONS[action]
     reason, note, outcome = reason.strip(), note.strip(), outcome.strip()
     with transaction.atomic():
-        referral = (
-            Referral.objects.select_for_update(of=("self",))
-            .select_related("district")
-            .get(pk=referral_id)
+        referral = _lock(referral_id)
+        _check(
+            referral,
+            actor=actor,
+            transition=transition,
+            expected_version=expected_version,
+            reason=reason,
         )
-        if expected_version is not None and referral.version != expected_version:
-            raise Conflict(
-                _(
-                    "Someone else changed this referral while you were looking at it; it is "
-                    "now “%(status)s”. Nothing was changed: check the page and try again."
-                )
-                % {"status": referral.get_status_display()}
-            )
-        if not actor_roles(user=actor, referral=referral) & transition.actors:
-            raise NotPermitted(_("You may not do this to this referral."))
-        if referral.status not in transition.sources:
-            raise IllegalTransition(
-                _("A referral that is “%(status)s” cannot be moved to “%(target)s”.")
-                % {
-                    "status": referral.get_status_display(),
-                    "target": Status(transition.target).label,
-                }
-            )
-        if transition.reason_required and not reason:
-            raise ReasonRequired(_("Give a reason for this step."))
-        if action == "assign" and unit is None:
-            raise ReferralError(_("Choose the unit to assign the referral to."))
         if action == "complete" and not outcome:
             raise ReasonRequired(_("Summarise the outcome for the referrer."))
-
-        from_status = referral.status
-        referral.status = transition.target
-        if action == "assign":
-            referral.assigned_unit = unit
-        elif action == "send_to_triage":
-            referral.assigned_unit = None
-        if outcome:
-            referral.outcome_summary = outcome
-        referral.version = F("version") + 1
-        referral.save()
-        referral.refresh_from_db(fields=["version"])
-        ReferralEvent.objects.create(
-            referral=referral,
+        changes: dict = {"outcome_summary": outcome} if outcome else {}
+        if action == "send_to_triage":
+            changes.update(assigned_unit=None, due_at=None)
+        event = _record(
+            referral,
             actor=actor,
-            from_status=from_status,
             to_status=transition.target,
             reason=reason,
             note=note,
-            unit=unit if action == "assign" else referral.assigned_unit,
+            changes=changes,
         )
+        if action == "reject":
+            enqueue("route_referral", referral.pk)  # to the next unit, or to triage
+        elif action == "send_to_triage":
+            enqueue("notify_office", event.pk)
     return referral
 
 
 def referral_send_to_triage(*, referral_id: int, actor: User | None, **kwargs) -> Referral:
     return _transition(referral_id=referral_id, actor=actor, action="send_to_triage", **kwargs)
-
-
-def referral_assign(
-    *, referral_id: int, actor: User | None, unit: ServiceUnit, **kwargs
-) -> Referral:
-    return _transition(referral_id=referral_id, actor=actor, action="assign", unit=unit, **kwargs)
 
 
 def referral_accept(*, referral_id: int, actor: User, **kwargs) -> Referral:
@@ -494,3 +591,400 @@ def log_personal_data_access_many(
         AccessLog(user=user, referral=referral, channel=channel, detail=detail[:200])
         for referral in referrals
     )
+
+
+# --- Routing ---------------------------------------------------------------------------
+
+
+def _due_at(rule: RoutingRule | None, start: datetime) -> datetime:
+    if rule is None:
+        return sla.add_business_time(
+            start, settings.DEFAULT_SLA_BUSINESS_DAYS, sla.SlaUnit.BUSINESS_DAYS
+        )
+    return sla.add_business_time(start, rule.sla_amount, rule.sla_unit)
+
+
+def _apply_decision(
+    referral: Referral,
+    decision: routing.Decision,
+    *,
+    actor: User | None = None,
+    unit: ServiceUnit | None = None,
+    reason: str = "",
+    note: str = "",
+    details: dict | None = None,
+) -> ReferralEvent:
+    """Assign the locked referral to ``unit`` (default: the decision's choice) or, with
+    no unit, send it to triage; escalate when the decision says so."""
+    now = timezone.now()
+    details = details or decision.as_json()
+    rule = RoutingRule.objects.filter(pk=decision.rule.id).first() if decision.rule else None
+    unit = unit or (ServiceUnit.objects.get(pk=decision.unit.id) if decision.unit else None)
+    if unit is not None:
+        event = _record(
+            referral,
+            actor=actor,
+            to_status=Status.ASSIGNED,
+            kind=ReferralEvent.Kind.ROUTING,
+            reason=reason,
+            note=note,
+            unit=unit,
+            changes={
+                "assigned_unit": unit,
+                "routing_rule": rule,
+                "due_at": _due_at(rule, now),
+                "overdue_at": None,
+            },
+            details=details,
+        )
+        enqueue("notify_assignment", event.pk)
+    else:
+        event = _record(
+            referral,
+            actor=actor,
+            to_status=Status.TRIAGE,
+            kind=ReferralEvent.Kind.ROUTING,
+            reason=reason,
+            note=note,
+            changes={"assigned_unit": None, "routing_rule": None, "due_at": None},
+            details=details,
+        )
+        enqueue("notify_office", event.pk)
+    if decision.escalate and referral.escalated_at is None:
+        _escalate(referral, actor=None, reason="", code="escalate_at_once")
+    return event
+
+
+def referral_route(*, referral_id: int) -> Referral:
+    """Route a submitted (or just declined) referral; a no-op for any other status, so the
+    task may run any number of times."""
+    with transaction.atomic():
+        referral = _lock(referral_id)
+        if referral.status not in (Status.SUBMITTED, Status.REJECTED):
+            return referral
+        _apply_decision(referral, routing_decision_for(referral))
+    return referral
+
+
+def referral_assign(
+    *,
+    referral_id: int,
+    actor: User | None,
+    unit: ServiceUnit,
+    reason: str = "",
+    note: str = "",
+    expected_version: int | None = None,
+) -> Referral:
+    """The district office routes by hand: to the suggested unit, or to another one with a
+    reason (an override, kept in the timeline)."""
+    reason = reason.strip()
+    with transaction.atomic():
+        referral = _lock(referral_id)
+        _check(
+            referral,
+            actor=actor,
+            transition=TRANSITIONS["assign"],
+            expected_version=expected_version,
+        )
+        unit = ServiceUnit.objects.select_for_update().get(pk=unit.pk)
+        if not unit.is_active:
+            raise ReferralError(
+                _("%(unit)s is not taking referrals; choose another unit.") % {"unit": unit.name}
+            )
+        if referral.status == Status.ASSIGNED and referral.assigned_unit_id == unit.pk:
+            raise ReferralError(_("The referral is already assigned to this unit."))
+        decision = routing_decision_for(referral)
+        suggested = decision.unit.id if decision.unit else None
+        overriding = unit.pk != suggested or referral.status == Status.ASSIGNED
+        if overriding and not reason:
+            raise ReasonRequired(
+                _("You chose another unit than the suggested one: give the reason.")
+            )
+        codes = [routing.Reason("override" if overriding else "manual").as_json()]
+        details = {
+            **decision.as_json(),
+            "manual": True,
+            "unit": unit.code,
+            "suggested": decision.unit.code if decision.unit else None,
+            "reasons": codes + [r.as_json() for r in decision.reasons] if not overriding else codes,
+        }
+        _apply_decision(
+            referral,
+            routing.Decision(
+                rule=decision.rule if unit.pk == suggested else None,
+                chosen=None,
+                runners_up=(),
+                reasons=(),
+                escalate=False,
+            ),
+            actor=actor,
+            unit=unit,
+            reason=reason,
+            note=note.strip(),
+            details=details,
+        )
+    return referral
+
+
+ESCALATABLE = (*_OPEN_AFTER_SUBMIT,)
+
+
+def _escalate(referral: Referral, *, actor: User | None, reason: str, code: str = "") -> None:
+    event = _record(
+        referral,
+        actor=actor,
+        to_status=referral.status,
+        kind=ReferralEvent.Kind.ESCALATION,
+        reason=reason,
+        changes={"escalated_at": timezone.now()},
+        details={"reasons": [routing.Reason(code).as_json()]} if code else {},
+    )
+    enqueue("notify_office", event.pk)
+
+
+def referral_escalate(
+    *, referral_id: int, actor: User | None, reason: str, expected_version: int | None = None
+) -> Referral:
+    """Flag an open referral for the district office's attention, with a reason."""
+    reason = reason.strip()
+    with transaction.atomic():
+        referral = _lock(referral_id)
+        if expected_version is not None and referral.version != expected_version:
+            raise Conflict(
+                _("Someone else changed this referral meanwhile. Nothing was changed: try again.")
+            )
+        if not actor_roles(user=actor, referral=referral) & _OFFICE:
+            raise NotPermitted(_("You may not do this to this referral."))
+        if referral.status not in ESCALATABLE:
+            raise IllegalTransition(_("Only an open referral can be escalated."))
+        if referral.escalated_at is not None:
+            raise IllegalTransition(_("This referral has already been escalated."))
+        if not reason:
+            raise ReasonRequired(_("Give a reason for this step."))
+        _escalate(referral, actor=actor, reason=reason)
+    return referral
+
+
+def referral_mark_overdue(*, referral_id: int, now: datetime | None = None) -> Referral:
+    """An assignment past its acknowledge-by time: mark it, tell the unit's supervisors and
+    the district office, then re-route or escalate as its rule says. Idempotent."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        referral = _lock(referral_id)
+        if (
+            referral.status != Status.ASSIGNED
+            or referral.due_at is None
+            or referral.due_at > now
+            or referral.overdue_at is not None
+        ):
+            return referral
+        rule = referral.routing_rule
+        reroute = rule is None or rule.when_overdue == RoutingRule.WhenOverdue.REROUTE
+        event = _record(
+            referral,
+            actor=None,
+            to_status=Status.ASSIGNED,
+            kind=ReferralEvent.Kind.OVERDUE,
+            changes={"overdue_at": now},
+            details={"released": reroute, "due_at": referral.due_at.isoformat()},
+        )
+        enqueue("notify_office", event.pk)
+        if reroute:
+            _apply_decision(referral, routing_decision_for(referral))
+        elif referral.escalated_at is None:
+            _escalate(referral, actor=None, reason="", code="overdue")
+    return referral
+
+
+def referrals_to_reroute(*, older_than_seconds: int) -> list[int]:
+    """Submitted (or declined) referrals nobody has routed for a while."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    return list(
+        Referral.objects.filter(
+            Q(status=Status.SUBMITTED, submitted_at__lt=cutoff)
+            | Q(status=Status.REJECTED, updated_at__lt=cutoff)
+        ).values_list("pk", flat=True)[:1000]
+    )
+
+
+def referrals_past_due(*, now: datetime | None = None) -> list[int]:
+    now = now or timezone.now()
+    return list(
+        Referral.objects.filter(
+            status=Status.ASSIGNED, due_at__lt=now, overdue_at__isnull=True
+        ).values_list("pk", flat=True)[:1000]
+    )
+
+
+# --- Notifications ---------------------------------------------------------------------
+
+
+def _unit_staff(unit_id: int, roles=Membership.STAFF_ROLES):
+    return User.objects.filter(
+        is_active=True, memberships__service_unit_id=unit_id, memberships__role__in=roles
+    ).distinct()
+
+
+def _office_officers(office_id: int):
+    return User.objects.filter(
+        is_active=True,
+        memberships__welfare_office_id=office_id,
+        memberships__role=Membership.Role.DISTRICT_OFFICER,
+    ).distinct()
+
+
+def notify_assignment(*, event_id: int) -> list[Notification]:
+    """Tell the assigned unit's staff about a routing event. Safe to repeat."""
+    event = ReferralEvent.objects.select_related("referral").get(pk=event_id)
+    if event.to_status != Status.ASSIGNED or event.unit_id is None:
+        return []
+    return _notify(event, _unit_staff(event.unit_id), Notification.Kind.ASSIGNED)
+
+
+def notify_office(*, event_id: int) -> list[Notification]:
+    """Tell the district office (and, for an overdue assignment, the unit's supervisors)."""
+    event = ReferralEvent.objects.select_related("referral__district").get(pk=event_id)
+    recipients = list(_office_officers(event.referral.district.welfare_office_id))
+    if event.kind == ReferralEvent.Kind.OVERDUE:
+        kind = Notification.Kind.OVERDUE
+        if event.unit_id:
+            supervisors = _unit_staff(event.unit_id, roles=[Membership.Role.UNIT_SUPERVISOR])
+            recipients += [user for user in supervisors if user not in recipients]
+    elif event.kind == ReferralEvent.Kind.ESCALATION:
+        kind = Notification.Kind.ESCALATED
+    elif event.to_status == Status.TRIAGE:
+        kind = Notification.Kind.TRIAGE
+    else:
+        return []
+    return _notify(event, recipients, kind)
+
+
+def _notify(event: ReferralEvent, recipients, kind: str) -> list[Notification]:
+    notifications = []
+    with transaction.atomic():
+        for user in recipients:
+            notification, _created = Notification.objects.get_or_create(
+                recipient=user, event=event, kind=kind, defaults={"referral": event.referral}
+            )
+            notifications.append(notification)
+            if not user.email:
+                continue
+            delivery, _created = Delivery.objects.get_or_create(
+                key=f"notification:{notification.pk}:email",
+                defaults={"notification": notification, "to": user.email}
+                | _render_email(notification, user),
+            )
+            if delivery.state == Delivery.State.PENDING:
+                enqueue("deliver", delivery.pk)
+    return notifications
+
+
+def _language_of(user: User) -> str:
+    return user.preferred_language or settings.LANGUAGE_CODE
+
+
+def _render_email(notification: Notification, user: User) -> dict:
+    """Subject and body in the recipient's language. No personal data: the reference, the
+    risk level and a link to the page, which checks who may see what."""
+    referral = notification.referral
+    with translation.override(_language_of(user)):
+        context = {
+            "notification": notification,
+            "kind": notification.get_kind_display(),
+            "referral": referral,
+            "unit": notification.event.unit,
+            "link": settings.SITE_URL.rstrip("/")
+            + reverse("referrals:detail", kwargs={"public_id": referral.public_id}),
+            "user": user,
+        }
+        subject = render_to_string("referrals/email/notification_subject.txt", context)
+        body = render_to_string("referrals/email/notification_body.txt", context)
+    return {"subject": " ".join(subject.split())[:200], "body": body}
+
+
+def notification_mark_read(*, user: User, notification_id: int | None = None) -> int:
+    """Mark one of the user's notifications (or all of them) read; returns how many."""
+    unread = Notification.objects.filter(recipient=user, read_at__isnull=True)
+    if notification_id is not None:
+        unread = unread.filter(pk=notification_id)
+    return unread.update(read_at=timezone.now())
+
+
+def delivery_send(*, delivery_id: int) -> Delivery:
+    """Send one pending delivery. On an SMTP or network error the attempt is counted and
+    the delivery stays pending (the task retries it) until it runs out of attempts."""
+    with transaction.atomic():
+        delivery = Delivery.objects.select_for_update().get(pk=delivery_id)
+        if delivery.state != Delivery.State.PENDING:
+            return delivery
+        delivery.attempts += 1
+        try:
+            EmailMessage(delivery.subject, delivery.body, to=[delivery.to]).send()
+        except (smtplib.SMTPException, OSError) as error:
+            delivery.last_error = f"{type(error).__name__}: {error}"[:300]
+            if delivery.attempts >= settings.DELIVERY_MAX_ATTEMPTS:
+                delivery.state = Delivery.State.FAILED
+                logger.error("Gave up on delivery %s: %s", delivery.pk, delivery.last_error)
+        else:
+            delivery.state = Delivery.State.SENT
+            delivery.sent_at = timezone.now()
+            delivery.last_error = ""
+        delivery.save()
+    return delivery
+
+
+def deliveries_waiting(*, now: datetime | None = None) -> list[int]:
+    """Pending deliveries nobody is retrying: never tried five minutes after they were
+    made (the broker was down), or not tried for longer than the longest back-off."""
+    now = now or timezone.now()
+    return list(
+        Delivery.objects.filter(state=Delivery.State.PENDING)
+        .filter(
+            Q(attempts=0, created_at__lt=now - timedelta(minutes=5))
+            | Q(updated_at__lt=now - timedelta(minutes=65))
+        )
+        .values_list("pk", flat=True)[:1000]
+    )
+
+
+def office_digest_counts(office: WelfareOffice, *, now: datetime) -> dict[str, int]:
+    open_in_office = Referral.objects.filter(
+        district__welfare_office=office, status__in=_OPEN_AFTER_SUBMIT
+    )
+    return open_in_office.aggregate(
+        triage=Count("pk", filter=Q(status=Status.TRIAGE)),
+        overdue=Count("pk", filter=Q(status=Status.ASSIGNED, overdue_at__isnull=False)),
+        escalated=Count("pk", filter=Q(escalated_at__isnull=False)),
+        received=Count("pk", filter=Q(submitted_at__gte=now - timedelta(days=1))),
+    )
+
+
+def send_office_digests(*, now: datetime | None = None) -> list[Delivery]:
+    """Once a day, each district officer with an e-mail gets their office's figures:
+    waiting for triage, overdue, escalated and received in the last day. One per day."""
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    deliveries = []
+    for office in WelfareOffice.objects.filter(
+        memberships__role=Membership.Role.DISTRICT_OFFICER
+    ).distinct():
+        counts = office_digest_counts(office, now=now)
+        for user in _office_officers(office.pk).exclude(email=""):
+            with translation.override(_language_of(user)):
+                context = {
+                    "office": office,
+                    "counts": counts,
+                    "date": today,
+                    "user": user,
+                    "link": settings.SITE_URL.rstrip("/") + reverse("referrals:list"),
+                }
+                subject = render_to_string("referrals/email/digest_subject.txt", context)
+                body = render_to_string("referrals/email/digest_body.txt", context)
+            delivery, created = Delivery.objects.get_or_create(
+                key=f"digest:{office.code}:{today.isoformat()}:{user.pk}",
+                defaults={"to": user.email, "subject": " ".join(subject.split()), "body": body},
+            )
+            if created:
+                enqueue("deliver", delivery.pk)
+            deliveries.append(delivery)
+    return deliveries

@@ -128,3 +128,16 @@ def other_district_officer(db):
 @pytest.fixture
 def admin_user(db):
     return factories.UserFactory(username="hq-admin", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def eager_tasks():
+    """Run Celery tasks in-process, as the demo does; pair with
+    ``django_capture_on_commit_callbacks(execute=True)`` to follow a change's after-commit work.
+    The real worker and broker are exercised in ``tests/integration``."""
+    from welfare_portal.celery import app
+
+    saved = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    yield app
+    app.conf.task_always_eager, app.conf.task_eager_propagates = saved

@@ -11,6 +11,7 @@ import hashlib
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -121,6 +122,38 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 3}
 CELERY_TIMEZONE = "Asia/Hong_Kong"
+# How long Redis waits for an unacknowledged task before handing it to another worker
+# (a worker killed mid-task); longer than any task runs.
+CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = env.int(
+    "CELERY_VISIBILITY_TIMEOUT", default=3600
+)
+CELERY_BEAT_SCHEDULE = {
+    # Referrals whose routing task was never queued (broker down at submission).
+    "sweep-unrouted": {"task": "referrals.tasks.sweep_unrouted", "schedule": 60.0},
+    # Assignments past their acknowledge-by time.
+    "sweep-overdue": {"task": "referrals.tasks.sweep_overdue", "schedule": 300.0},
+    # E-mails still waiting (queued while the broker was down, or out of retries).
+    "sweep-deliveries": {"task": "referrals.tasks.sweep_deliveries", "schedule": 300.0},
+    "office-digest": {
+        "task": "referrals.tasks.send_office_digests",
+        "schedule": crontab(hour=8, minute=0),
+    },
+}
+
+# --- Routing and notification -------------------------------------------------
+# Offices' opening hours (Hong Kong time, weekdays; general holidays closed) for SLAs.
+BUSINESS_HOURS = (
+    env.int("BUSINESS_HOURS_OPEN", default=9),
+    env.int("BUSINESS_HOURS_CLOSE", default=18),
+)
+# Routed referrals no rule gives a time for are due within this many business days.
+DEFAULT_SLA_BUSINESS_DAYS = 2
+# A referral still "submitted" this long after submission is re-queued by the sweep.
+ROUTING_SWEEP_AFTER_SECONDS = env.int("ROUTING_SWEEP_AFTER_SECONDS", default=60)
+# E-mail retries: attempts, and the first back-off in seconds (doubling each time).
+DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=8)
+DELIVERY_RETRY_BACKOFF = env.int("DELIVERY_RETRY_BACKOFF", default=30)
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 
 # --- Users and authentication ------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -220,6 +253,12 @@ EMAIL_BACKEND = env.str(
     if DEBUG
     else "django.core.mail.backends.smtp.EmailBackend",
 )
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="welfare-portal@example.org")
 
 LOGGING = {

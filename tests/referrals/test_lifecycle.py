@@ -64,7 +64,7 @@ def act(action, referral, actor, **kwargs):
     kwargs.setdefault("reason", "a reason")
     kwargs.setdefault("outcome", "Now attends the day centre twice a week.")
     if action == "assign":
-        unit = kwargs.pop("unit", None) or referral.assigned_unit
+        unit = kwargs.pop("unit", None) or factories.ServiceUnitFactory(district=referral.district)
         kwargs.pop("outcome")
         return services.referral_assign(referral_id=referral.pk, actor=actor, unit=unit, **kwargs)
     return services.ACTION_SERVICES[action](referral_id=referral.pk, actor=actor, **kwargs)
@@ -159,7 +159,9 @@ def test_rejected_referral_can_go_to_triage_which_clears_the_unit(referral_in, d
 
 def test_assign_records_the_unit_on_the_event(referral_in, other_unit):
     referral = referral_in(Status.TRIAGE)
-    services.referral_assign(referral_id=referral.pk, actor=None, unit=other_unit)
+    services.referral_assign(
+        referral_id=referral.pk, actor=None, unit=other_unit, reason="speaks Urdu"
+    )
     event = ReferralEvent.objects.get(referral=referral)
     assert event.unit == other_unit
     assert Referral.objects.get(pk=referral.pk).assigned_unit == other_unit
