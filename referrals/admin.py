@@ -1,10 +1,25 @@
 """Admin: referrals are read here, changed through their services; the access log is searchable."""
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
-from referrals.models import AccessLog, ReferenceSequence, Referral, ReferralEvent
+from referrals.models import (
+    AccessLog,
+    Delivery,
+    Household,
+    Notification,
+    ReferenceSequence,
+    Referral,
+    ReferralEvent,
+    RiskFactor,
+    RiskLevel,
+    RoutingRule,
+    WebhookEndpoint,
+)
 from referrals.selectors import referrals_visible_to
-from referrals.services import log_personal_data_access
+from referrals.services import deliveries_send_again, log_personal_data_access
 
 
 class ReadOnlyAdminMixin:
@@ -20,7 +35,7 @@ class ReadOnlyAdminMixin:
 
 class ReferralEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = ReferralEvent
-    fields = ["at", "actor", "from_status", "to_status", "unit", "reason", "note"]
+    fields = ["at", "actor", "kind", "from_status", "to_status", "unit", "reason", "note"]
     readonly_fields = fields
     extra = 0
 
@@ -67,3 +82,148 @@ class AccessLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 @admin.register(ReferenceSequence)
 class ReferenceSequenceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["office", "year", "last_value"]
+
+
+class RoutingRuleForm(forms.ModelForm):
+    """The JSON list fields edited as tick boxes, so only valid values can be saved."""
+
+    risk_levels = forms.MultipleChoiceField(
+        label=_("risk levels (any of)"),
+        choices=RiskLevel.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    risk_factors = forms.MultipleChoiceField(
+        label=_("risk factors (any of)"),
+        choices=RiskFactor.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    households = forms.MultipleChoiceField(
+        label=_("households (any of)"),
+        choices=Household.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    class Meta:
+        model = RoutingRule
+        fields = [
+            "code",
+            "name_en",
+            "name_zh",
+            "priority",
+            "is_active",
+            "needs",
+            "risk_levels",
+            "risk_factors",
+            "households",
+            "district",
+            "unit_types",
+            "sla_amount",
+            "sla_unit",
+            "escalate_at_once",
+            "when_overdue",
+        ]
+
+
+@admin.register(RoutingRule)
+class RoutingRuleAdmin(admin.ModelAdmin):
+    """Headquarters edits routing here; an empty criterion matches any referral."""
+
+    form = RoutingRuleForm
+    list_display = [
+        "priority",
+        "code",
+        "name_en",
+        "name_zh",
+        "sla_amount",
+        "sla_unit",
+        "escalate_at_once",
+        "when_overdue",
+        "is_active",
+    ]
+    list_display_links = ["code"]
+    list_editable = ["priority", "is_active"]
+    list_filter = ["is_active", "escalate_at_once", "when_overdue", "unit_types"]
+    search_fields = ["code", "name_en", "name_zh"]
+    filter_horizontal = ["needs", "unit_types"]
+    fieldsets = [
+        (None, {"fields": ["code", "name_en", "name_zh", "priority", "is_active"]}),
+        (
+            _("When it applies (every filled criterion must match)"),
+            {"fields": ["needs", "risk_levels", "risk_factors", "households", "district"]},
+        ),
+        (
+            _("Where it routes and how fast"),
+            {
+                "fields": [
+                    "unit_types",
+                    "sla_amount",
+                    "sla_unit",
+                    "escalate_at_once",
+                    "when_overdue",
+                ]
+            },
+        ),
+    ]
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["created_at", "recipient", "kind", "referral", "read_at"]
+    list_filter = ["kind", "created_at"]
+    search_fields = ["recipient__username", "referral__reference"]
+    list_select_related = ["recipient", "referral"]
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "channel",
+        "to",
+        "subject",
+        "state",
+        "attempts",
+        "status_code",
+        "sent_at",
+    ]
+    list_filter = ["state", "channel"]
+    search_fields = ["to", "subject", "key"]
+    actions = ["send_again"]
+
+    @admin.action(description=_("Try again to send the selected deliveries"))
+    def send_again(self, request, queryset):
+        retried = deliveries_send_again(deliveries=queryset)
+        self.message_user(
+            request,
+            ngettext("%(n)d delivery queued again.", "%(n)d deliveries queued again.", retried)
+            % {"n": retried},
+            messages.SUCCESS,
+        )
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    events = forms.MultipleChoiceField(
+        label=_("events"),
+        choices=WebhookEndpoint.Event.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Empty: every event."),
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["organisation", "url", "events", "is_active"]
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    """Partner organisations' endpoints; the secret is generated and shown to share once."""
+
+    form = WebhookEndpointForm
+    list_display = ["organisation", "url", "is_active", "created_at"]
+    list_filter = ["is_active", "organisation"]
+    search_fields = ["url", "organisation__code", "organisation__name_en"]
+    readonly_fields = ["secret", "created_at"]

@@ -4,10 +4,12 @@ Workflow lives in ``referrals/services.py``; reads that encode rules (visibility
 in ``referrals/selectors.py``. This module holds tables, choices and small invariants.
 """
 
+import secrets
 import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -570,12 +572,62 @@ class Notification(models.Model):
         return f"{self.recipient} · {self.get_kind_display()} · {self.referral}"
 
 
+def new_webhook_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class WebhookEndpoint(models.Model):
+    """Where a partner organisation wants to be told about its units' referrals. Each body
+    is signed with the endpoint's secret (HMAC-SHA256 over ``timestamp.body``)."""
+
+    class Event(models.TextChoices):
+        ASSIGNED = "referral.assigned", _("A referral was assigned to one of our units")
+
+    organisation = models.ForeignKey(
+        "services.Organisation",
+        on_delete=models.CASCADE,
+        related_name="webhook_endpoints",
+        verbose_name=_("organisation"),
+    )
+    url = models.URLField(
+        _("URL"), max_length=500, validators=[URLValidator(schemes=["https", "http"])]
+    )
+    secret = models.CharField(
+        _("signing secret"),
+        max_length=100,
+        default=new_webhook_secret,
+        help_text=_("Shared with the partner; used to sign every delivery."),
+    )
+    events = models.JSONField(
+        _("events"),
+        default=list,
+        blank=True,
+        validators=[ChoiceListValidator(Event.values)],
+        help_text=_("Empty: every event."),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["organisation", "url"]
+        verbose_name = _("webhook endpoint")
+        verbose_name_plural = _("webhook endpoints")
+
+    def __str__(self) -> str:
+        return f"{self.organisation} → {self.url}"
+
+    def wants(self, event_type: str) -> bool:
+        return self.is_active and (not self.events or event_type in self.events)
+
+
 class Delivery(models.Model):
-    """One outgoing message (an e-mail), rendered once in its recipient's language and sent
-    by a task that retries until it succeeds or runs out of attempts."""
+    """One outgoing message (an e-mail or a signed webhook call), rendered once (an e-mail
+    in its recipient's language) and sent by a task that retries until it succeeds or runs
+    out of attempts."""
 
     class Channel(models.TextChoices):
         EMAIL = "email", _("E-mail")
+        WEBHOOK = "webhook", _("Webhook")
 
     class State(models.TextChoices):
         PENDING = "pending", _("Waiting to be sent")
@@ -596,12 +648,21 @@ class Delivery(models.Model):
         related_name="deliveries",
         verbose_name=_("notification"),
     )
-    to = models.CharField(_("to"), max_length=254)
+    endpoint = models.ForeignKey(
+        WebhookEndpoint,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="deliveries",
+        verbose_name=_("webhook endpoint"),
+    )
+    to = models.CharField(_("to"), max_length=500)
     subject = models.CharField(_("subject"), max_length=200)
     body = models.TextField(_("body"))
     state = models.CharField(_("state"), max_length=8, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     last_error = models.CharField(_("last error"), max_length=300, blank=True)
+    status_code = models.PositiveSmallIntegerField(_("last HTTP status"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
     updated_at = models.DateTimeField(_("last attempt"), auto_now=True)

@@ -258,3 +258,53 @@ def latest_routing_event(referral: Referral) -> ReferralEvent | None:
     """The newest routing event among the referral's (already fetched) events."""
     routed = [e for e in referral.events.all() if e.kind == ReferralEvent.Kind.ROUTING]
     return routed[-1] if routed else None
+
+
+@dataclass(frozen=True)
+class RoutingChoice:
+    """A unit the district office may route to, with what the routing function knows."""
+
+    unit: ServiceUnit
+    suggested: bool = False
+    coverage: str = ""
+    serving_reference: str = ""
+    spare: int = 0
+    capacity: int = 0
+    load_percent: int | None = None
+
+
+def routing_choices(
+    referral: Referral, decision
+) -> tuple[list[RoutingChoice], list[RoutingChoice]]:
+    """The decision's candidates (best first) and every other active unit serving the
+    district (for an override), as units; two queries."""
+    candidate_ids = [candidate.unit.id for candidate in decision.candidates]
+    units = ServiceUnit.objects.active().select_related("unit_type")
+    by_id = {unit.pk: unit for unit in units.filter(pk__in=candidate_ids)}
+    candidates = [
+        RoutingChoice(
+            unit=by_id[candidate.unit.id],
+            suggested=index == 0,
+            coverage=candidate.coverage,
+            serving_reference=candidate.serving_reference,
+            spare=candidate.unit.spare,
+            capacity=candidate.unit.capacity,
+            load_percent=round(candidate.unit.load_ratio * 100)
+            if candidate.unit.capacity
+            else None,
+        )
+        for index, candidate in enumerate(decision.candidates)
+        if candidate.unit.id in by_id
+    ]
+    others = [
+        RoutingChoice(unit=unit, spare=unit.spare_capacity, capacity=unit.capacity)
+        for unit in units.serving_district(referral.district_id)
+        .exclude(pk__in=candidate_ids)
+        .exclude(unit_type__code__in=NOT_ROUTABLE_TYPES)
+        .order_by("unit_type__code", "code")
+    ]
+    return candidates, others
+
+
+# Unit types that file referrals or coordinate rather than take cases.
+NOT_ROUTABLE_TYPES = ("CARE_TEAM", "DSWO", "CARER_HOTLINE")

@@ -11,8 +11,13 @@ a translated ``ReferralError`` when it must refuse. Callers pass ``actor=None`` 
 (routing, sweeps).
 """
 
+import hashlib
+import hmac
+import json
 import logging
 import smtplib
+import urllib.error
+import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -43,6 +48,7 @@ from referrals.models import (
     ReferralEvent,
     RoutingRule,
     Status,
+    WebhookEndpoint,
     risk_level_of,
 )
 from referrals.selectors import possible_duplicates_of, routing_decision_for
@@ -834,11 +840,95 @@ def _office_officers(office_id: int):
 
 
 def notify_assignment(*, event_id: int) -> list[Notification]:
-    """Tell the assigned unit's staff about a routing event. Safe to repeat."""
-    event = ReferralEvent.objects.select_related("referral").get(pk=event_id)
+    """Tell the assigned unit's staff about a routing event, and call the webhooks the
+    unit's organisation registered. Safe to repeat."""
+    event = ReferralEvent.objects.select_related("referral", "unit").get(pk=event_id)
     if event.to_status != Status.ASSIGNED or event.unit_id is None:
         return []
-    return _notify(event, _unit_staff(event.unit_id), Notification.Kind.ASSIGNED)
+    notifications = _notify(event, _unit_staff(event.unit_id), Notification.Kind.ASSIGNED)
+    _call_webhooks(event, WebhookEndpoint.Event.ASSIGNED)
+    return notifications
+
+
+def webhook_payload(event: ReferralEvent, event_type: str) -> dict:
+    """What a partner is told: which referral, for which unit, and when to answer. No
+    personal data; the partner reads the referral itself through the API."""
+    referral = event.referral
+    return {
+        "id": f"evt_{event.pk}",
+        "type": event_type,
+        "created": event.at.isoformat(),
+        "data": {
+            "reference": referral.reference,
+            "public_id": str(referral.public_id),
+            "status": event.to_status,
+            "unit": event.unit.code if event.unit else None,
+            "risk_level": referral.risk_level,
+            "due_at": referral.due_at.isoformat() if referral.due_at else None,
+        },
+    }
+
+
+def _call_webhooks(event: ReferralEvent, event_type: str) -> list[Delivery]:
+    if event.unit is None:
+        return []
+    deliveries = []
+    with transaction.atomic():
+        for endpoint in WebhookEndpoint.objects.filter(
+            organisation_id=event.unit.organisation_id, is_active=True
+        ):
+            if not endpoint.wants(event_type):
+                continue
+            delivery, _created = Delivery.objects.get_or_create(
+                key=f"webhook:{endpoint.pk}:{event.pk}:{event_type}",
+                defaults={
+                    "channel": Delivery.Channel.WEBHOOK,
+                    "endpoint": endpoint,
+                    "to": endpoint.url,
+                    "subject": event_type,
+                    "body": json.dumps(webhook_payload(event, event_type), sort_keys=True),
+                },
+            )
+            if delivery.state == Delivery.State.PENDING:
+                enqueue("deliver", delivery.pk)
+            deliveries.append(delivery)
+    return deliveries
+
+
+def webhook_signature(secret: str, timestamp: str, body: str) -> str:
+    """``v1=`` HMAC-SHA256 of ``timestamp.body`` with the endpoint's secret, hex."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256)
+    return f"t={timestamp},v1={digest.hexdigest()}"
+
+
+class WebhookRefused(Exception):
+    """The partner's endpoint answered with something other than 2xx."""
+
+
+def _post_webhook(delivery: Delivery) -> int:
+    timestamp = str(int(timezone.now().timestamp()))
+    request = urllib.request.Request(  # noqa: S310 - the URL is an https/http URLField
+        delivery.to,
+        data=delivery.body.encode(),
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "WelfarePortal-Webhook/1",
+            "X-Welfare-Event": delivery.subject,
+            "X-Welfare-Delivery": delivery.key,
+            "X-Welfare-Signature": webhook_signature(
+                delivery.endpoint.secret, timestamp, delivery.body
+            ),
+        },
+    )
+    try:
+        with urllib.request.urlopen(  # noqa: S310
+            request, timeout=settings.WEBHOOK_TIMEOUT
+        ) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        delivery.status_code = error.code
+        raise WebhookRefused(f"HTTP {error.code}") from error
 
 
 def notify_office(*, event_id: int) -> list[Notification]:
@@ -911,16 +1001,23 @@ def notification_mark_read(*, user: User, notification_id: int | None = None) ->
 
 
 def delivery_send(*, delivery_id: int) -> Delivery:
-    """Send one pending delivery. On an SMTP or network error the attempt is counted and
-    the delivery stays pending (the task retries it) until it runs out of attempts."""
+    """Send one pending delivery. On an SMTP, HTTP or network error the attempt is counted
+    and the delivery stays pending (the task retries it) until it runs out of attempts."""
     with transaction.atomic():
-        delivery = Delivery.objects.select_for_update().get(pk=delivery_id)
+        delivery = (
+            Delivery.objects.select_for_update(of=("self",))
+            .select_related("endpoint")
+            .get(pk=delivery_id)
+        )
         if delivery.state != Delivery.State.PENDING:
             return delivery
         delivery.attempts += 1
         try:
-            EmailMessage(delivery.subject, delivery.body, to=[delivery.to]).send()
-        except (smtplib.SMTPException, OSError) as error:
+            if delivery.channel == Delivery.Channel.WEBHOOK:
+                delivery.status_code = _post_webhook(delivery)
+            else:
+                EmailMessage(delivery.subject, delivery.body, to=[delivery.to]).send()
+        except (smtplib.SMTPException, OSError, WebhookRefused) as error:
             delivery.last_error = f"{type(error).__name__}: {error}"[:300]
             if delivery.attempts >= settings.DELIVERY_MAX_ATTEMPTS:
                 delivery.state = Delivery.State.FAILED
@@ -945,6 +1042,18 @@ def deliveries_waiting(*, now: datetime | None = None) -> list[int]:
         )
         .values_list("pk", flat=True)[:1000]
     )
+
+
+def deliveries_send_again(*, deliveries) -> int:
+    """Give failed (or stuck) deliveries a fresh set of attempts; sent ones are left alone."""
+    ids = list(deliveries.exclude(state=Delivery.State.SENT).values_list("pk", flat=True))
+    with transaction.atomic():
+        Delivery.objects.filter(pk__in=ids).update(
+            state=Delivery.State.PENDING, attempts=0, updated_at=timezone.now()
+        )
+        for delivery_id in ids:
+            enqueue("deliver", delivery_id)
+    return len(ids)
 
 
 def office_digest_counts(office: WelfareOffice, *, now: datetime) -> dict[str, int]:

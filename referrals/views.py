@@ -17,16 +17,22 @@ from django.views.decorators.http import require_GET, require_POST
 
 from referrals import identity
 from referrals.forms import ReferralForm
-from referrals.models import AccessLog, Referral, RiskLevel, Status
+from referrals.models import AccessLog, Notification, Referral, RiskLevel, Status
+from referrals.routing import reasons_from_json
 from referrals.selectors import (
     duplicate_hints,
+    latest_routing_event,
     possible_duplicates,
     referral_for_page,
     referrals_visible_to,
     referrer_teams,
+    routing_choices,
+    routing_decision_for,
 )
 from referrals.services import (
     ACTION_SERVICES,
+    ESCALATABLE,
+    TRANSITIONS,
     UNCHANGED,
     Actor,
     NotPermitted,
@@ -35,6 +41,9 @@ from referrals.services import (
     available_transitions,
     log_personal_data_access,
     log_personal_data_access_many,
+    notification_mark_read,
+    referral_assign,
+    referral_escalate,
     referral_save_draft,
     referral_submit,
 )
@@ -248,9 +257,12 @@ def referral_detail(request, public_id):
         {
             "event": event,
             "shows_text": sees_case_notes or event.actor_id == request.user.pk,
+            "reasons": [r.text() for r in reasons_from_json(event.details.get("reasons"))],
         }
         for event in referral.events.all()
     ]
+    routed = latest_routing_event(referral)
+    office = bool(roles & {Actor.OFFICE, Actor.ADMIN})
     return render(
         request,
         "referrals/detail.html",
@@ -259,10 +271,33 @@ def referral_detail(request, public_id):
             "events": events,
             "full_id": full_id,
             "sees_case_notes": sees_case_notes,
-            "sees_duplicate_links": bool(roles & {Actor.OFFICE, Actor.ADMIN}),
+            "sees_duplicate_links": office,
             "transitions": available_transitions(roles=roles, referral=referral),
+            "routing_reasons": [r.text() for r in reasons_from_json(routed.details.get("reasons"))]
+            if routed
+            else [],
+            "triage": _triage_panel(referral) if office else None,
+            "can_escalate": office
+            and referral.status in ESCALATABLE
+            and referral.escalated_at is None,
         },
     )
+
+
+def _triage_panel(referral: Referral) -> dict | None:
+    """What the district office needs to route by hand: the routing function's candidates
+    with their reasons, and every other active unit serving the district."""
+    if referral.status not in TRANSITIONS["assign"].sources:
+        return None
+    decision = routing_decision_for(referral)
+    candidates, others = routing_choices(referral, decision)
+    return {
+        "decision": decision,
+        "reasons": [reason.text() for reason in decision.reasons],
+        "candidates": candidates,
+        "others": others,
+        "suggested": decision.unit.id if decision.unit else None,
+    }
 
 
 @login_required
@@ -274,10 +309,7 @@ def referral_act(request, public_id):
     if service is None:
         messages.error(request, _("Unknown action."))
         return redirect("referrals:detail", public_id=referral.public_id)
-    try:
-        version = int(request.POST.get("version", ""))
-    except ValueError:
-        version = -1  # a form without the version it was drawn from cannot be trusted
+    version = _posted_version(request)
     try:
         updated = service(
             referral_id=referral.pk,
@@ -317,3 +349,98 @@ def referral_status(request, public_id):
             "assigned_unit": referral.assigned_unit.name if referral.assigned_unit else "",
         }
     )
+
+
+@login_required
+@require_POST
+def referral_route(request, public_id):
+    """The district office routes (or re-routes) a referral by hand."""
+    referral = _visible_or_404(request, public_id)
+    if not actor_roles(user=request.user, referral=referral) & {Actor.OFFICE, Actor.ADMIN}:
+        raise Http404
+    decision = routing_decision_for(referral)
+    candidates, others = routing_choices(referral, decision)
+    offered = {str(choice.unit.pk): choice.unit for choice in [*candidates, *others]}
+    unit = offered.get(request.POST.get("unit", ""))
+    if unit is None:
+        messages.error(request, _("Choose a unit from the list."))
+        return redirect("referrals:detail", public_id=referral.public_id)
+    try:
+        updated = referral_assign(
+            referral_id=referral.pk,
+            actor=request.user,
+            unit=unit,
+            reason=request.POST.get("reason", ""),
+            expected_version=_posted_version(request),
+        )
+    except ReferralError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request,
+            _("Assigned to %(unit)s.") % {"unit": updated.assigned_unit.name},
+        )
+    return redirect("referrals:detail", public_id=referral.public_id)
+
+
+@login_required
+@require_POST
+def referral_escalate_view(request, public_id):
+    referral = _visible_or_404(request, public_id)
+    try:
+        referral_escalate(
+            referral_id=referral.pk,
+            actor=request.user,
+            reason=request.POST.get("reason", ""),
+            expected_version=_posted_version(request),
+        )
+    except NotPermitted as error:
+        raise Http404 from error
+    except ReferralError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, _("Escalated: the district office has been alerted."))
+    return redirect("referrals:detail", public_id=referral.public_id)
+
+
+def _posted_version(request) -> int:
+    try:
+        return int(request.POST.get("version", ""))
+    except ValueError:
+        return -1  # a form without the version it was drawn from cannot be trusted
+
+
+# --- Notifications ------------------------------------------------------------------------
+
+NOTIFICATIONS_PER_PAGE = 25
+
+
+@login_required
+@require_GET
+def notification_list(request):
+    notifications = (
+        Notification.objects.filter(recipient=request.user)
+        .select_related("referral", "event__unit")
+        .order_by("-created_at", "-pk")
+    )
+    page = Paginator(notifications, NOTIFICATIONS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "referrals/notifications.html", {"page": page, "query": ""})
+
+
+@login_required
+@require_POST
+def notification_open(request, pk):
+    """Mark one notification read and go to its referral (which applies its own visibility)."""
+    notification = Notification.objects.filter(recipient=request.user, pk=pk).first()
+    if notification is None:
+        raise Http404
+    notification_mark_read(user=request.user, notification_id=notification.pk)
+    return redirect("referrals:detail", public_id=notification.referral.public_id)
+
+
+@login_required
+@require_POST
+def notification_read_all(request):
+    count = notification_mark_read(user=request.user)
+    messages.success(request, _("%(count)s notification(s) marked as read.") % {"count": count})
+    return redirect("notifications:list")

@@ -79,6 +79,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "referrals.context_processors.notifications",
             ],
         },
     },
@@ -97,6 +98,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Fail fast when PostgreSQL is unreachable instead of hanging a worker.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6.0 behaviour: a typed URL without scheme is https
 
 # --- Redis: Celery broker and cache -----------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -153,6 +155,7 @@ ROUTING_SWEEP_AFTER_SECONDS = env.int("ROUTING_SWEEP_AFTER_SECONDS", default=60)
 # E-mail retries: attempts, and the first back-off in seconds (doubling each time).
 DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=8)
 DELIVERY_RETRY_BACKOFF = env.int("DELIVERY_RETRY_BACKOFF", default=30)
+WEBHOOK_TIMEOUT = env.int("WEBHOOK_TIMEOUT", default=10)
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 
 # --- Users and authentication ------------------------------------------------

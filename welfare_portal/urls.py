@@ -13,5 +13,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("directory/", include("services.urls")),
     path("referrals/", include("referrals.urls")),
+    path("notifications/", include("referrals.notification_urls")),
     path("admin/", admin.site.urls),
 ]
