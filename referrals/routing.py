@@ -147,8 +147,8 @@ REASON_TEXTS = {
     ),
     "continuity": _("%(unit)s already serves this household (referral %(reference)s)."),
     "spare_capacity": _(
-        "%(unit)s has spare capacity: %(spare)s of %(capacity)s places free, the most among "
-        "%(count)s candidates."
+        "%(unit)s has spare capacity (%(spare)s of %(capacity)s places free) and the lowest "
+        "load relative to capacity among %(count)s candidates."
     ),
     "lowest_load": _(
         "No candidate has spare capacity; %(unit)s has the lowest load relative to capacity "
@@ -290,7 +290,7 @@ def decide(
     ]
     if not matching:
         reasons.append(Reason("no_needs" if not facts.needs else "no_rule"))
-    for rule in matching:
+    for tried, rule in enumerate(matching):
         candidates, excluded = _candidates(rule, facts, units)
         if not candidates:
             reasons.append(Reason("rule_no_unit", {"rule": rule.label()}))
@@ -300,14 +300,16 @@ def decide(
         reasons.append(Reason("rule_matched", {"rule": rule.label()}))
         reasons.extend(_why_chosen(chosen, others, area, district))
         reasons.extend(excluded)
-        if rule.escalate_at_once:
+        # A more urgent rule that found no unit still asks for the office to be alerted.
+        escalate = any(earlier.escalate_at_once for earlier in matching[: tried + 1])
+        if escalate:
             reasons.append(Reason("escalate_at_once"))
         return Decision(
             rule=rule,
             chosen=chosen,
             runners_up=tuple(others),
             reasons=tuple(reasons),
-            escalate=rule.escalate_at_once,
+            escalate=escalate,
         )
     reasons.append(Reason("to_triage"))
     escalate = any(rule.escalate_at_once for rule in matching)

@@ -98,7 +98,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Fail fast when PostgreSQL is unreachable instead of hanging a worker.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6.0 behaviour: a typed URL without scheme is https
 
 # --- Redis: Celery broker and cache -----------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
