@@ -703,6 +703,8 @@ def referral_assign(
         suggested = decision.unit.id if decision.unit else None
         overriding = unit.pk != suggested or referral.status == Status.ASSIGNED
         if overriding and not reason:
+            if suggested is None:
+                raise ReasonRequired(_("No unit was suggested: give the reason for your choice."))
             raise ReasonRequired(
                 _("You chose another unit than the suggested one: give the reason.")
             )
@@ -817,7 +819,7 @@ def referrals_past_due(*, now: datetime | None = None) -> list[int]:
     now = now or timezone.now()
     return list(
         Referral.objects.filter(
-            status=Status.ASSIGNED, due_at__lt=now, overdue_at__isnull=True
+            status=Status.ASSIGNED, due_at__lte=now, overdue_at__isnull=True
         ).values_list("pk", flat=True)[:1000]
     )
 

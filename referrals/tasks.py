@@ -45,12 +45,18 @@ def notify_office(event_id: int) -> int:
 @shared_task(bind=True, acks_late=True, max_retries=None)
 def deliver(self, delivery_id: int) -> str:
     """Send one e-mail; after a failure, try again later, doubling the wait each time, until
-    ``DELIVERY_MAX_ATTEMPTS`` is reached (the delivery is then marked failed)."""
+    ``DELIVERY_MAX_ATTEMPTS`` is reached (the delivery is then marked failed). Run eagerly
+    (the demo), a failed attempt is left pending for ``sweep_deliveries``."""
     delivery = services.delivery_send(delivery_id=delivery_id)
-    if delivery.state == Delivery.State.PENDING:
-        countdown = settings.DELIVERY_RETRY_BACKOFF * 2 ** (delivery.attempts - 1)
-        raise self.retry(countdown=min(countdown, 3600))
+    if delivery.state == Delivery.State.PENDING and not self.request.is_eager:
+        raise self.retry(countdown=retry_countdown(delivery.attempts))
     return delivery.state
+
+
+def retry_countdown(attempts: int) -> int:
+    """Seconds before the next try: the back-off doubled for each attempt made, at most an
+    hour (``sweep_deliveries`` looks again after 65 minutes)."""
+    return min(settings.DELIVERY_RETRY_BACKOFF * 2 ** (attempts - 1), 3600)
 
 
 @shared_task(acks_late=True)
