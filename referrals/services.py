@@ -433,6 +433,17 @@ def _move_load(old_unit_id: int | None, new_unit_id: int | None) -> None:
         ServiceUnit.objects.filter(pk=new_unit_id).update(current_load=F("current_load") + 1)
 
 
+# Steps the referrer hears about (closing the loop), unless they took the step themselves.
+REFERRER_TOLD = (
+    Status.ASSIGNED,
+    Status.ACCEPTED,
+    Status.COMPLETED,
+    Status.FAILED,
+    Status.CANCELLED,
+    Status.ENTERED_IN_ERROR,
+)
+
+
 def _record(
     referral: Referral,
     *,
@@ -456,7 +467,7 @@ def _record(
     referral.save()
     referral.refresh_from_db(fields=["version"])
     _move_load(old_holder, _holder(referral))
-    return ReferralEvent.objects.create(
+    event = ReferralEvent.objects.create(
         referral=referral,
         actor=actor,
         from_status=from_status,
@@ -467,6 +478,10 @@ def _record(
         unit=unit if unit is not None else referral.assigned_unit,
         details=details or {},
     )
+    told = actor is None or actor.pk != referral.referrer_id
+    if told and to_status in REFERRER_TOLD and to_status != from_status:
+        enqueue("notify_referrer", event.pk)
+    return event
 
 
 def _transition(
@@ -949,6 +964,15 @@ def notify_office(*, event_id: int) -> list[Notification]:
     else:
         return []
     return _notify(event, recipients, kind)
+
+
+def notify_referrer(*, event_id: int) -> list[Notification]:
+    """Tell the referrer their referral moved on (assigned, accepted, closed)."""
+    event = ReferralEvent.objects.select_related("referral__referrer").get(pk=event_id)
+    referrer = event.referral.referrer
+    if not referrer.is_active or event.actor_id == referrer.pk:
+        return []
+    return _notify(event, [referrer], Notification.Kind.STATUS)
 
 
 def _notify(event: ReferralEvent, recipients, kind: str) -> list[Notification]:

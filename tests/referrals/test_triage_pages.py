@@ -279,3 +279,29 @@ def test_the_notification_list_costs_the_same_queries_for_1_or_many(
     with django_assert_num_queries(len(few.captured_queries)):
         response = client.get(reverse("notifications:list"))
     assert len(response.context["page"]) == 6
+
+
+def test_the_referrer_hears_of_each_step_but_not_of_their_own(
+    client,
+    referrer,
+    unit_worker,
+    notified,
+    eager_tasks,
+    django_capture_on_commit_callbacks,
+):
+    """Closing the loop: assigned and accepted reach the referrer's bell; a withdrawal by the
+    referrer does not notify the referrer."""
+    from referrals.services import referral_accept, referral_cancel
+
+    with django_capture_on_commit_callbacks(execute=True):
+        referral_accept(referral_id=notified.pk, actor=unit_worker)
+    with django_capture_on_commit_callbacks(execute=True):
+        referral_cancel(referral_id=notified.pk, actor=referrer, reason="moved away")
+    told = Notification.objects.filter(recipient=referrer).select_related("event")
+    assert [n.event.to_status for n in told] == [Status.ACCEPTED]
+    assert {n.kind for n in told} == {Notification.Kind.STATUS}
+    client.force_login(referrer)
+    page = client.get(reverse("notifications:list")).content.decode()
+    assert "Your referral changed status" in page
+    assert "→ Accepted" in page
+    assert notified.reference in page
