@@ -1058,13 +1058,14 @@ def delivery_send(*, delivery_id: int) -> Delivery:
 
 def deliveries_waiting(*, now: datetime | None = None) -> list[int]:
     """Pending deliveries nobody is retrying: never tried five minutes after they were
-    made (the broker was down), or not tried for longer than the longest back-off."""
+    made (the broker was down), or not tried for longer than the longest back-off (ten
+    minutes, ``referrals.tasks.retry_countdown``)."""
     now = now or timezone.now()
     return list(
         Delivery.objects.filter(state=Delivery.State.PENDING)
         .filter(
             Q(attempts=0, created_at__lt=now - timedelta(minutes=5))
-            | Q(updated_at__lt=now - timedelta(minutes=65))
+            | Q(updated_at__lt=now - timedelta(minutes=15))
         )
         .values_list("pk", flat=True)[:1000]
     )

@@ -58,10 +58,13 @@ def deliver(self, delivery_id: int) -> str:
     return delivery.state
 
 
+MAX_RETRY_COUNTDOWN = 600  # below the broker's visibility timeout (settings)
+
+
 def retry_countdown(attempts: int) -> int:
-    """Seconds before the next try: the back-off doubled for each attempt made, at most an
-    hour (``sweep_deliveries`` looks again after 65 minutes)."""
-    return min(settings.DELIVERY_RETRY_BACKOFF * 2 ** (attempts - 1), 3600)
+    """Seconds before the next try: the back-off doubled for each attempt made, at most ten
+    minutes (``sweep_deliveries`` looks again at a delivery untouched for 15 minutes)."""
+    return min(settings.DELIVERY_RETRY_BACKOFF * 2 ** (attempts - 1), MAX_RETRY_COUNTDOWN)
 
 
 @shared_task(acks_late=True)

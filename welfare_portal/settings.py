@@ -124,9 +124,16 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 3}
 CELERY_TIMEZONE = "Asia/Hong_Kong"
 # How long Redis waits for an unacknowledged task before handing it to another worker
-# (a worker killed mid-task); longer than any task runs.
+# (a worker killed mid-task): longer than any task runs and than the longest retry delay
+# (``referrals.tasks.retry_countdown``, ten minutes), short enough that a lost
+# notification comes back within a quarter of an hour.
 CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = env.int(
-    "CELERY_VISIBILITY_TIMEOUT", default=3600
+    "CELERY_VISIBILITY_TIMEOUT", default=900
+)
+# A broker that accepts the connection but never answers must not hang a request: the
+# publish fails after this many seconds and the sweeps pick the work up later.
+CELERY_BROKER_TRANSPORT_OPTIONS["socket_timeout"] = env.int(
+    "CELERY_BROKER_SOCKET_TIMEOUT", default=5
 )
 CELERY_BEAT_SCHEDULE = {
     # Referrals whose routing task was never queued (broker down at submission).

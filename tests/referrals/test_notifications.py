@@ -226,9 +226,9 @@ def test_the_deliver_task_sends_and_reports_the_state(settings, eager_tasks):
 
 
 @pytest.mark.parametrize(
-    ("attempts", "wait"), [(1, 30), (2, 60), (3, 120), (7, 1920), (8, 3600), (12, 3600)]
+    ("attempts", "wait"), [(1, 30), (2, 60), (3, 120), (5, 480), (6, 600), (12, 600)]
 )
-def test_the_wait_before_the_next_try_doubles_up_to_an_hour(settings, attempts, wait):
+def test_the_wait_before_the_next_try_doubles_up_to_ten_minutes(settings, attempts, wait):
     settings.DELIVERY_RETRY_BACKOFF = 30
     assert tasks.retry_countdown(attempts) == wait
 
@@ -316,10 +316,10 @@ def test_deliveries_waiting_are_the_forgotten_and_the_stale_ones():
         return made.pk
 
     never_tried = delivery(created=6)
-    stale = delivery(attempts=3, created=200, updated=66)
+    stale = delivery(attempts=3, created=200, updated=16)
     delivery(created=4)  # the task may still be on its way
     delivery(attempts=2, created=200, updated=10)  # a retry is scheduled
-    delivery(attempts=1, created=30, updated=30)
+    delivery(attempts=1, created=30, updated=14)
     delivery(state=Delivery.State.SENT, attempts=1, created=200)
     delivery(state=Delivery.State.FAILED, attempts=8, created=600)
 
