@@ -707,7 +707,7 @@ def referral_assign(
             transition=TRANSITIONS["assign"],
             expected_version=expected_version,
         )
-        unit = ServiceUnit.objects.select_for_update().get(pk=unit.pk)
+        unit = ServiceUnit.objects.get(pk=unit.pk)  # fresh: is it still taking referrals?
         if not unit.is_active:
             raise ReferralError(
                 _("%(unit)s is not taking referrals; choose another unit.") % {"unit": unit.name}

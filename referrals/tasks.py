@@ -9,16 +9,17 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import InterfaceError, OperationalError
 
 from referrals import services
 from referrals.models import Delivery
 
 logger = logging.getLogger(__name__)
 
-# Database hiccups (a failover, a dropped connection) are retried with exponential backoff.
+# Database hiccups (a failover, a dropped connection) are retried with exponential backoff;
+# anything else (a bug, a broken invariant) fails loudly instead of being retried.
 TRANSIENT = {
-    "autoretry_for": (DatabaseError,),
+    "autoretry_for": (OperationalError, InterfaceError),
     "retry_backoff": 2,
     "retry_backoff_max": 300,
     "retry_jitter": True,

@@ -353,7 +353,7 @@ def referral_status(request, public_id):
 
 @login_required
 @require_POST
-def referral_route(request, public_id):
+def referral_route_by_hand(request, public_id):
     """The district office routes (or re-routes) a referral by hand."""
     referral = _visible_or_404(request, public_id)
     if not actor_roles(user=request.user, referral=referral) & {Actor.OFFICE, Actor.ADMIN}:
