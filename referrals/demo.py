@@ -106,6 +106,7 @@ REFERRAL_COLUMNS = [
     "submitted_at",
     "is_demo_data",
     "due_at",
+    "services_provided",
 ]
 EVENT_COLUMNS = ["referral_id", "actor_id", "at", "from_status", "to_status", "reason", "note"]
 EVENT_COLUMNS += ["unit_id", "kind", "details"]
@@ -299,6 +300,7 @@ def _generate_chunk(size: int, directory: Directory, rng: random.Random):
                 submitted_at,
                 True,
                 changed_at + timedelta(days=2) if unit_id else None,
+                "Synthetic services." if status == Status.COMPLETED else "",
             )
         )
         for need in rng.sample(directory.needs, k=rng.choice([1, 1, 2])):

@@ -216,6 +216,18 @@ class Referral(models.Model):
     risk_level = models.CharField(
         _("risk level"), max_length=10, choices=RiskLevel.choices, default=RiskLevel.ROUTINE
     )
+    # The risk level as a number (urgent 2, priority 1, routine 0), kept by the database, so
+    # that "most urgent first" can be read in index order.
+    urgency = models.GeneratedField(
+        expression=models.Case(
+            models.When(risk_level=RiskLevel.URGENT, then=models.Value(2)),
+            models.When(risk_level=RiskLevel.PRIORITY, then=models.Value(1)),
+            default=models.Value(0),
+        ),
+        output_field=models.PositiveSmallIntegerField(),
+        db_persist=True,
+        verbose_name=_("urgency"),
+    )
     situation = models.TextField(_("situation"), blank=True)
 
     # Consent.
@@ -261,6 +273,9 @@ class Referral(models.Model):
     outcome_summary = models.TextField(
         _("outcome summary"), blank=True, help_text=_("Shown to the referrer.")
     )
+    services_provided = models.TextField(
+        _("services provided"), blank=True, help_text=_("Recorded by the unit when it closes.")
+    )
     duplicate_note = models.TextField(_("note on possible duplicates"), blank=True)
     possible_duplicates = models.ManyToManyField(
         "self", symmetrical=False, blank=True, verbose_name=_("possible duplicates")
@@ -287,6 +302,37 @@ class Referral(models.Model):
             models.Index(fields=["assigned_unit", "-created_at"], name="referral_unit_recent"),
             models.Index(fields=["status", "submitted_at"], name="referral_status_submitted"),
             models.Index(fields=["status", "due_at"], name="referral_status_due"),
+            # The district office's queue in index order, most urgent first or by age; the
+            # included columns let the queue's filters run on the index alone.
+            models.Index(
+                fields=["district", "-urgency", "due_at", "id"],
+                include=["status", "overdue_at", "escalated_at"],
+                condition=~Q(status="draft"),
+                name="referral_queue_urgency",
+            ),
+            models.Index(
+                fields=["district", "submitted_at", "id"],
+                include=["status", "urgency", "overdue_at", "escalated_at", "assigned_unit"],
+                condition=~Q(status="draft"),
+                name="referral_queue_age",
+            ),
+            # The dashboard's open caseload, read from the index alone.
+            models.Index(
+                fields=["district"],
+                include=["status", "assigned_unit", "overdue_at", "escalated_at"],
+                condition=Q(
+                    status__in=[
+                        "submitted",
+                        "triage",
+                        "assigned",
+                        "accepted",
+                        "rejected",
+                        "in_progress",
+                        "on_hold",
+                    ]
+                ),
+                name="referral_open_caseload",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -390,7 +436,16 @@ class ReferralEvent(models.Model):
         ordering = ["at", "pk"]
         verbose_name = _("referral event")
         verbose_name_plural = _("referral events")
-        indexes = [models.Index(fields=["referral", "at"], name="referral_event_timeline")]
+        indexes = [
+            models.Index(fields=["referral", "at"], name="referral_event_timeline"),
+            # The dashboard's decisions of the last 90 days.
+            models.Index(
+                fields=["at"],
+                include=["referral", "to_status", "unit"],
+                condition=Q(kind="status", to_status__in=["accepted", "rejected"]),
+                name="referral_event_decisions",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.referral} {self.from_status or '-'} → {self.to_status}"

@@ -493,6 +493,7 @@ def _transition(
     note: str = "",
     expected_version: int | None = None,
     outcome: str = "",
+    services_provided: str = "",
 ) -> Referral:
     transition = TRANSITIONS[action]
     reason, note, outcome = reason.strip(), note.strip(), outcome.strip()
@@ -508,6 +509,8 @@ def _transition(
         if action == "complete" and not outcome:
             raise ReasonRequired(_("Summarise the outcome for the referrer."))
         changes: dict = {"outcome_summary": outcome} if outcome else {}
+        if action in ("complete", "fail") and services_provided.strip():
+            changes["services_provided"] = services_provided.strip()
         if action == "send_to_triage":
             changes.update(assigned_unit=None, due_at=None)
         event = _record(

@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
@@ -308,7 +309,7 @@ def referral_act(request, public_id):
     service = ACTION_SERVICES.get(action)
     if service is None:
         messages.error(request, _("Unknown action."))
-        return redirect("referrals:detail", public_id=referral.public_id)
+        return _back(request, referral)
     version = _posted_version(request)
     try:
         updated = service(
@@ -317,6 +318,7 @@ def referral_act(request, public_id):
             reason=request.POST.get("reason", ""),
             note=request.POST.get("note", ""),
             outcome=request.POST.get("outcome", ""),
+            services_provided=request.POST.get("services_provided", ""),
             expected_version=version,
         )
     except ReferralError as error:
@@ -324,9 +326,10 @@ def referral_act(request, public_id):
     else:
         messages.success(
             request,
-            _("The referral is now “%(status)s”.") % {"status": updated.get_status_display()},
+            _("%(reference)s is now “%(status)s”.")
+            % {"reference": updated.reference, "status": updated.get_status_display()},
         )
-    return redirect("referrals:detail", public_id=referral.public_id)
+    return _back(request, referral)
 
 
 @login_required
@@ -364,7 +367,7 @@ def referral_route_by_hand(request, public_id):
     unit = offered.get(request.POST.get("unit", ""))
     if unit is None:
         messages.error(request, _("Choose a unit from the list."))
-        return redirect("referrals:detail", public_id=referral.public_id)
+        return _back(request, referral)
     try:
         updated = referral_assign(
             referral_id=referral.pk,
@@ -380,7 +383,7 @@ def referral_route_by_hand(request, public_id):
             request,
             _("Assigned to %(unit)s.") % {"unit": updated.assigned_unit.name},
         )
-    return redirect("referrals:detail", public_id=referral.public_id)
+    return _back(request, referral)
 
 
 @login_required
@@ -400,6 +403,17 @@ def referral_escalate_view(request, public_id):
         messages.error(request, error.message)
     else:
         messages.success(request, _("Escalated: the district office has been alerted."))
+    return redirect("referrals:detail", public_id=referral.public_id)
+
+
+def _back(request, referral: Referral):
+    """Where the form came from (the queue, the inbox) when it says so and it is ours; else
+    the referral's page."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(target)
     return redirect("referrals:detail", public_id=referral.public_id)
 
 

@@ -35,8 +35,14 @@ def test_translations_keep_their_placeholders():
 
 
 def test_the_compiled_catalogue_matches_the_source():
-    source = {e.msgid: e.msgstr for e in polib.pofile(str(CATALOGUE)) if not e.msgid_plural}
-    compiled = {e.msgid: e.msgstr for e in polib.mofile(str(COMPILED)) if not e.msgid_plural}
+    source = {
+        (e.msgctxt, e.msgid): e.msgstr
+        for e in polib.pofile(str(CATALOGUE))
+        if not e.msgid_plural and not e.obsolete
+    }
+    compiled = {
+        (e.msgctxt, e.msgid): e.msgstr for e in polib.mofile(str(COMPILED)) if not e.msgid_plural
+    }
     assert compiled == source, "run: python manage.py compilemessages -l zh_Hant"
 
 

@@ -14,5 +14,8 @@ urlpatterns = [
     path("directory/", include("services.urls")),
     path("referrals/", include("referrals.urls")),
     path("notifications/", include("referrals.notification_urls")),
+    path("dashboard/", include("referrals.dashboard_urls")),
+    path("queue/", include("referrals.queue_urls")),
+    path("inbox/", include("referrals.inbox_urls")),
     path("admin/", admin.site.urls),
 ]

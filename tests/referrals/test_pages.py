@@ -127,7 +127,7 @@ def test_the_unit_acts_from_the_page_and_a_stale_form_is_a_conflict(client, prot
     stale = protected.version
     response = client.post(url, {"action": "accept", "version": stale}, follow=True)
     assert Referral.objects.get(pk=protected.pk).status == Status.ACCEPTED
-    assert "The referral is now “Accepted”." in response.content.decode()
+    assert f"{protected.reference} is now “Accepted”." in response.content.decode()
 
     response = client.post(
         url, {"action": "reject", "reason": "full", "version": stale}, follow=True

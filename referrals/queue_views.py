@@ -1,0 +1,193 @@
+"""The district office's queue (``/queue/``) and the unit's inbox (``/inbox/``).
+
+Filters live in the URL (bookmarkable, shareable); with htmx a filter change swaps only the
+result list. Every action goes through the same lifecycle services as the referral page.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Q
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from referrals.models import AccessLog, Referral
+from referrals.queues import (
+    INBOX_TABS,
+    QueueFilter,
+    inbox,
+    inbox_units,
+    is_overdue_now,
+    office_scope,
+    page_of,
+)
+from referrals.selectors import NOT_ROUTABLE_TYPES
+from referrals.services import (
+    TRANSITIONS,
+    Actor,
+    ReferralError,
+    log_personal_data_access_many,
+    referral_assign,
+    referral_cancel,
+    referral_escalate,
+)
+from services.models import ServiceUnit
+
+ROW_RELATIONS = ("district", "sub_district", "assigned_unit", "referring_team")
+
+
+def _query_without_page(request) -> str:
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
+
+
+@login_required
+@require_GET
+def queue(request):
+    scope = office_scope(request.user)
+    if scope.empty:
+        raise Http404
+    queue_filter = QueueFilter(request.GET, queryset=scope.referrals(), scope=scope)
+    rows = queue_filter.qs if queue_filter.is_valid() else Referral.objects.none()
+    page = page_of(rows, request.GET.get("page"), relations=ROW_RELATIONS)
+    log_personal_data_access_many(
+        user=request.user, referrals=page.rows, channel=AccessLog.Channel.PAGE, detail="queue"
+    )
+    context = {
+        "filter": queue_filter,
+        "page": page,
+        "rows": [{"referral": r, "overdue": is_overdue_now(r)} for r in page.rows],
+        "query": _query_without_page(request),
+        "bulk_units": _bulk_units(
+            scope,
+            queue_filter.form.cleaned_data.get("district") if queue_filter.is_valid() else None,
+        ),
+    }
+    template = "referrals/includes/queue_results.html" if request.htmx else "referrals/queue.html"
+    return render(request, template, context)
+
+
+def _bulk_units(scope, district=None):
+    """Units a batch can be reassigned to: active units that take referrals, serving the
+    chosen district, else located in the office's districts (headquarters: pick a district)."""
+    units = (
+        ServiceUnit.objects.active()
+        .exclude(unit_type__code__in=NOT_ROUTABLE_TYPES)
+        .only("pk", "code", "name_en", "name_zh")
+    )
+    if district is not None:
+        return units.serving_district(district).order_by_name()
+    if scope.everywhere:
+        return units.none()
+    return units.filter(district_id__in=scope.district_ids).order_by_name()
+
+
+def _may_receive(scope, unit_id) -> ServiceUnit | None:
+    units = ServiceUnit.objects.active().exclude(unit_type__code__in=NOT_ROUTABLE_TYPES)
+    if not scope.everywhere:
+        ids = scope.district_ids
+        units = units.filter(
+            Q(district_id__in=ids)
+            | Q(catchment_districts__in=ids)
+            | Q(catchment_sub_districts__district_id__in=ids)
+        )
+    return units.filter(pk=unit_id).first()
+
+
+BULK_ACTIONS = ("reassign", "escalate", "cancel")
+
+
+@login_required
+@require_POST
+def queue_bulk(request):
+    """Reassign, escalate or cancel the selected referrals, one service call (and one
+    transaction) each, with a result line per row."""
+    scope = office_scope(request.user)
+    if scope.empty:
+        raise Http404
+    action = request.POST.get("bulk_action", "")
+    reason = request.POST.get("reason", "").strip()
+    back = redirect(f"{reverse('queue:index')}?{request.POST.get('query', '')}")
+    if action not in BULK_ACTIONS:
+        messages.error(request, _("Choose what to do with the selected referrals."))
+        return back
+    ids = [value for value in request.POST.getlist("selected") if value.isdigit()]
+    if not ids:
+        messages.error(request, _("Select at least one referral."))
+        return back
+    unit = None
+    if action == "reassign":
+        unit_id = request.POST.get("unit", "")
+        unit = _may_receive(scope, int(unit_id)) if unit_id.isdigit() else None
+        if unit is None:
+            messages.error(request, _("Choose the unit to reassign the referrals to."))
+            return back
+    found = {r.pk: r for r in scope.referrals().filter(pk__in=ids[:100])}
+    for referral_id in map(int, ids[:100]):
+        referral = found.get(referral_id)
+        if referral is None:
+            messages.error(request, _("A selected referral is not in your districts."))
+            continue
+        try:
+            if action == "reassign":
+                referral_assign(
+                    referral_id=referral.pk, actor=request.user, unit=unit, reason=reason
+                )
+            elif action == "escalate":
+                referral_escalate(referral_id=referral.pk, actor=request.user, reason=reason)
+            else:
+                referral_cancel(referral_id=referral.pk, actor=request.user, reason=reason)
+        except ReferralError as error:
+            messages.error(
+                request,
+                _("%(reference)s: %(error)s") % {"reference": referral.reference, "error": error},
+            )
+        else:
+            messages.success(request, _("%(reference)s: done.") % {"reference": referral.reference})
+    return back
+
+
+# --- The unit's inbox --------------------------------------------------------------------
+
+UNIT_TRANSITIONS = [t for t in TRANSITIONS.values() if Actor.UNIT in t.actors]
+
+
+@login_required
+@require_GET
+def unit_inbox(request):
+    unit_ids = inbox_units(request.user)
+    if not unit_ids:
+        raise Http404
+    tab = request.GET.get("tab", "new")
+    if tab not in INBOX_TABS:
+        tab = "new"
+    page = page_of(
+        inbox(unit_ids=unit_ids, tab=tab), request.GET.get("page"), relations=ROW_RELATIONS
+    )
+    log_personal_data_access_many(
+        user=request.user, referrals=page.rows, channel=AccessLog.Channel.PAGE, detail="inbox"
+    )
+    context = {
+        "tabs": [(key, label) for key, (label, _q) in INBOX_TABS.items()],
+        "tab": tab,
+        "page": page,
+        "rows": [
+            {
+                "referral": referral,
+                "overdue": is_overdue_now(referral),
+                # Everyone here works for the assigned unit: the unit's steps from this status.
+                "transitions": [
+                    t
+                    for t in UNIT_TRANSITIONS
+                    if referral.status in t.sources and referral.assigned_unit_id in unit_ids
+                ],
+            }
+            for referral in page.rows
+        ],
+        "query": f"tab={tab}",
+        "next": request.get_full_path(),
+    }
+    return render(request, "referrals/inbox.html", context)

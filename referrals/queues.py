@@ -1,0 +1,297 @@
+"""The district office's review queue and the unit's inbox: scopes, filters, sorting.
+
+Both start from the people's memberships (read once) and end in a plain indexed query; no
+page counts its rows (a COUNT over a district's referrals is what made deep lists slow), it
+asks for one row more than it shows to know whether there is a next page.
+"""
+
+from dataclasses import dataclass
+
+import django_filters
+from django import forms
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Membership, User
+from districts.models import District, SubDistrict
+from referrals.models import OPEN_STATUSES, Referral, RiskLevel, Status
+from referrals.selectors import NOT_ROUTABLE_TYPES
+from services.models import NeedCategory, ServiceUnit, UnitType
+from welfare_portal.widgets import FastSelect
+
+PAGE_SIZE = 25
+
+CLOSED = (Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.ENTERED_IN_ERROR)
+
+
+def _overdue() -> Q:
+    return Q(status=Status.ASSIGNED, overdue_at__isnull=False)
+
+
+def _needs_action() -> Q:
+    """What a district officer should look at now: waiting for triage, overdue, escalated
+    and still open, or urgent and still open."""
+    return (
+        Q(status=Status.TRIAGE)
+        | _overdue()
+        | Q(status__in=OPEN_STATUSES)
+        & (Q(escalated_at__isnull=False) | Q(risk_level=RiskLevel.URGENT))
+    )
+
+
+QUEUE_VIEWS = {
+    "action": (_("Needs action now"), _needs_action),
+    "triage": (_("Awaiting triage"), lambda: Q(status=Status.TRIAGE)),
+    "waiting": (_("Assigned, not yet accepted"), lambda: Q(status=Status.ASSIGNED)),
+    "overdue": (_("Overdue"), _overdue),
+    "escalated": (
+        _("Escalated"),
+        lambda: Q(status__in=OPEN_STATUSES, escalated_at__isnull=False),
+    ),
+    "open": (_("Open"), lambda: Q(status__in=OPEN_STATUSES)),
+    "closed": (_("Closed"), lambda: Q(status__in=CLOSED)),
+    "all": (_("All"), Q),
+}
+
+SORTS = {
+    "urgency": (_("Most urgent first"), [F("urgency").desc(), F("due_at").asc(nulls_last=True)]),
+    "oldest": (_("Oldest first"), [F("submitted_at").asc()]),
+    "newest": (_("Newest first"), [F("submitted_at").desc()]),
+    "updated": (_("Last updated"), [F("updated_at").desc()]),
+}
+
+
+@dataclass(frozen=True)
+class OfficeScope:
+    """The districts a user reviews: their offices' districts, every district for
+    headquarters, none for anyone else."""
+
+    district_ids: tuple[int, ...]
+    everywhere: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return not self.everywhere and not self.district_ids
+
+    def referrals(self) -> QuerySet[Referral]:
+        visible = Referral.objects.exclude(status=Status.DRAFT)
+        if self.everywhere:
+            return visible
+        return visible.filter(district_id__in=self.district_ids)
+
+    def districts(self) -> QuerySet[District]:
+        districts = District.objects.order_by("code")
+        return districts if self.everywhere else districts.filter(pk__in=self.district_ids)
+
+
+def office_scope(user: User) -> OfficeScope:
+    if user.is_administrator:
+        return OfficeScope(district_ids=(), everywhere=True)
+    offices = Membership.objects.filter(user=user, role=Membership.Role.DISTRICT_OFFICER).values(
+        "welfare_office_id"
+    )
+    return OfficeScope(
+        district_ids=tuple(
+            District.objects.filter(welfare_office_id__in=offices).values_list("pk", flat=True)
+        )
+    )
+
+
+def inbox_units(user: User) -> list[int]:
+    """The units whose referrals this user works (staff and supervisors)."""
+    return list(
+        Membership.objects.filter(user=user, role__in=Membership.STAFF_ROLES).values_list(
+            "service_unit_id", flat=True
+        )
+    )
+
+
+class QueueFilter(django_filters.FilterSet):
+    """The queue's filters. Every select is a ``FastSelect``: an office's units and caring
+    teams make a few hundred options."""
+
+    view = django_filters.ChoiceFilter(
+        widget=FastSelect,
+        label=_("Show"),
+        choices=[(key, label) for key, (label, _q) in QUEUE_VIEWS.items()],
+        method="filter_view",
+        empty_label=None,
+    )
+    risk_level = django_filters.ChoiceFilter(
+        widget=FastSelect, label=_("Risk level"), choices=RiskLevel.choices
+    )
+    district = django_filters.ModelChoiceFilter(
+        widget=FastSelect, label=_("District"), queryset=District.objects
+    )
+    sub_district = django_filters.ModelChoiceFilter(
+        widget=FastSelect, label=_("Sub-district"), queryset=SubDistrict.objects
+    )
+    need = django_filters.ModelChoiceFilter(
+        widget=FastSelect, label=_("Need"), field_name="needs", queryset=NeedCategory.objects
+    )
+    unit_type = django_filters.ModelChoiceFilter(
+        widget=FastSelect,
+        label=_("Unit type"),
+        field_name="assigned_unit__unit_type",
+        queryset=UnitType.objects,
+    )
+    unit = django_filters.ModelChoiceFilter(
+        widget=FastSelect, label=_("Unit"), field_name="assigned_unit", queryset=ServiceUnit.objects
+    )
+    team = django_filters.ModelChoiceFilter(
+        widget=FastSelect,
+        label=_("Referring team"),
+        field_name="referring_team",
+        queryset=ServiceUnit.objects,
+    )
+    submitted_from = django_filters.DateFilter(
+        label=_("Submitted from"),
+        field_name="submitted_at",
+        lookup_expr="date__gte",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    submitted_to = django_filters.DateFilter(
+        label=_("Submitted until"),
+        field_name="submitted_at",
+        lookup_expr="date__lte",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    q = django_filters.CharFilter(label=_("Reference or name"), method="search")
+    sort = django_filters.ChoiceFilter(
+        widget=FastSelect,
+        label=_("Sort"),
+        choices=[(key, label) for key, (label, _o) in SORTS.items()],
+        method="sort_by",
+        empty_label=None,
+    )
+
+    class Meta:
+        model = Referral
+        fields: list[str] = []
+
+    def __init__(self, data=None, *args, scope: OfficeScope, **kwargs):
+        data = data.copy() if data is not None else {}
+        data.setdefault("view", "action")
+        data.setdefault("sort", "urgency")
+        super().__init__(data, *args, **kwargs)
+        districts = scope.districts()
+        in_scope = Q() if scope.everywhere else Q(district_id__in=scope.district_ids)
+        self.filters["district"].queryset = districts
+        self.filters["sub_district"].queryset = SubDistrict.objects.filter(in_scope).order_by(
+            "code"
+        )
+        self.filters["unit"].queryset = (
+            ServiceUnit.objects.filter(in_scope)
+            .exclude(unit_type__code__in=NOT_ROUTABLE_TYPES)
+            .only("pk", "code", "name_en", "name_zh")
+            .order_by_name()
+        )
+        self.filters["team"].queryset = ServiceUnit.objects.filter(
+            in_scope, unit_type__code="CARE_TEAM"
+        ).order_by("code")
+        if scope.everywhere:
+            # 452 teams and 900 units make a list no one scrolls; pick a district first.
+            district = self.data.get("district")
+            self.filters["team"].queryset = self.filters["team"].queryset.filter(
+                district_id=district or 0
+            )
+            self.filters["unit"].queryset = self.filters["unit"].queryset.filter(
+                district_id=district or 0
+            )
+
+    def filter_view(self, queryset, name, value):
+        return queryset.filter(QUEUE_VIEWS[value][1]())
+
+    def sort_by(self, queryset, name, value):
+        return queryset.order_by(*SORTS[value][1], "pk")
+
+    def search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(
+            Q(reference__istartswith=value)
+            | Q(subject_name_zh__icontains=value)
+            | Q(subject_name_en__icontains=value)
+        )
+
+
+INBOX_TABS = {
+    "new": (_("New"), Q(status=Status.ASSIGNED)),
+    "open": (_("Open"), Q(status__in=[Status.ACCEPTED, Status.IN_PROGRESS])),
+    "on_hold": (_("On hold"), Q(status=Status.ON_HOLD)),
+    "overdue": (_("Overdue"), Q(status=Status.ASSIGNED, overdue_at__isnull=False)),
+    "closed": (_("Closed"), Q(status__in=[*CLOSED, Status.REJECTED])),
+}
+INBOX_ORDER = {
+    "new": [F("urgency").desc(), F("due_at").asc(nulls_last=True)],
+    "open": [F("urgency").desc(), F("updated_at").desc()],
+    "on_hold": [F("updated_at").desc()],
+    "overdue": [F("due_at").asc()],
+    "closed": [F("updated_at").desc()],
+}
+
+
+def inbox(*, unit_ids: list[int], tab: str) -> QuerySet[Referral]:
+    """A unit's referrals for one tab. Closed includes the ones it declined (they went on
+    to another unit; the unit keeps seeing its own decision)."""
+    rows = Referral.objects.filter(assigned_unit_id__in=unit_ids)
+    if tab == "closed":
+        declined = Referral.objects.filter(
+            events__to_status=Status.REJECTED, events__unit_id__in=unit_ids
+        ).values("pk")
+        rows = Referral.objects.filter(
+            Q(assigned_unit_id__in=unit_ids, status__in=CLOSED) | Q(pk__in=declined)
+        )
+    else:
+        rows = rows.filter(INBOX_TABS[tab][1])
+    return rows.order_by(*INBOX_ORDER[tab], "pk")
+
+
+@dataclass
+class LookaheadPage:
+    """A page that knows whether another follows without counting every row."""
+
+    rows: list
+    number: int
+    has_next: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+    @property
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+
+def page_of(
+    queryset: QuerySet, raw_number, *, relations: tuple[str, ...] = (), size: int = PAGE_SIZE
+) -> LookaheadPage:
+    """One page of ``queryset`` in two steps: the ids, in order (on the queue's covering
+    indexes PostgreSQL reads the index alone, even deep in the list), then those rows with
+    their ``relations``."""
+    try:
+        number = min(max(int(raw_number or 1), 1), 10_000)
+    except (TypeError, ValueError):
+        number = 1
+    start = (number - 1) * size
+    ids = list(queryset.values_list("pk", flat=True)[start : start + size + 1])
+    shown = ids[:size]
+    rows = queryset.model.objects.filter(pk__in=shown).select_related(*relations)
+    by_id = {row.pk: row for row in rows} if shown else {}
+    return LookaheadPage(
+        rows=[by_id[pk] for pk in shown if pk in by_id], number=number, has_next=len(ids) > size
+    )
+
+
+def is_overdue_now(referral: Referral) -> bool:
+    """Past its acknowledge-by time, whether or not the sweep has marked it yet."""
+    return referral.status == Status.ASSIGNED and bool(
+        referral.overdue_at or (referral.due_at and referral.due_at <= timezone.now())
+    )

@@ -1,0 +1,103 @@
+"""End-to-end: the district officer works the queue; the unit works its inbox; the referrer
+sees the outcome."""
+
+import re
+
+from playwright.sync_api import expect
+
+from referrals.models import Referral, ReferralEvent, Status
+from tests import factories
+from tests.e2e.conftest import log_in, save_screenshot
+
+
+def test_the_officer_filters_urgent_triage_in_one_district_and_reassigns_one(
+    page, live_server, district_officer, referrer, caring_team, ssp_area, other_unit
+):
+    urgent = factories.ReferralFactory(
+        referrer=referrer,
+        referring_team=caring_team,
+        sub_district=ssp_area,
+        status=Status.TRIAGE,
+        risk_level="urgent",
+        reference="SSP-2026-000101",
+    )
+    factories.ReferralFactory(
+        referrer=referrer,
+        referring_team=caring_team,
+        sub_district=ssp_area,
+        status=Status.TRIAGE,
+        reference="SSP-2026-000102",
+    )
+    log_in(page, live_server, district_officer.username)
+    page.get_by_role("link", name="Queue").click()
+    filters = page.locator("#queue-filters")
+    page.evaluate("window.stillTheSamePage = true")
+    filters.get_by_label("Show").select_option("triage")
+    expect(page).to_have_url(f"{live_server.url}/queue/?view=triage&sort=urgency")
+    filters.get_by_label("Risk level").select_option("urgent")
+    filters.get_by_label("District", exact=True).select_option(label="Sham Shui Po")
+    expect(page).to_have_url(re.compile(r"risk_level=urgent.*district=\d+"))
+    rows = page.locator("#queue-rows li.referral")
+    expect(rows).to_have_count(1)
+    assert page.evaluate("window.stillTheSamePage") is True  # no full reload
+    expect(rows.first).to_have_attribute("data-reference", urgent.reference)
+
+    rows.first.get_by_role("checkbox").check()
+    bulk = page.locator("#bulk")
+    bulk.get_by_label("Action").select_option("reassign")
+    bulk.get_by_label("Unit (for reassigning)").select_option(str(other_unit.pk))
+    bulk.get_by_label("Reason").fill("Mental wellness centre has a Cantonese worker free today")
+    bulk.get_by_role("button", name="Apply to selected").click()
+
+    expect(page.locator(".messages")).to_contain_text(f"{urgent.reference}: done.")
+    expect(page.locator("#queue-rows li.referral")).to_have_count(0)
+    assert "risk_level=urgent" in page.url
+    save_screenshot(page, "e2e-queue.png")
+    urgent.refresh_from_db()
+    assert (urgent.status, urgent.assigned_unit) == (Status.ASSIGNED, other_unit)
+    event = ReferralEvent.objects.get(referral=urgent, kind="routing")
+    assert event.reason.startswith("Mental wellness centre")
+
+
+def test_the_unit_accepts_and_closes_and_the_referrer_sees_the_outcome(
+    page, browser, live_server, unit_worker, referrer, caring_team, ssp_area, ifsc_unit
+):
+    referral = factories.ReferralFactory(
+        referrer=referrer,
+        referring_team=caring_team,
+        sub_district=ssp_area,
+        status=Status.ASSIGNED,
+        assigned_unit=ifsc_unit,
+        reference="SSP-2026-000201",
+    )
+    log_in(page, live_server, unit_worker.username)
+    page.get_by_role("link", name="Inbox").click()
+    row = page.locator(f"#inbox-rows li[data-reference='{referral.reference}']")
+    row.get_by_role("button", name="Accept").click()
+    expect(page.locator(".messages")).to_contain_text("is now “Accepted”")
+
+    page.get_by_role("link", name="Open", exact=True).click()
+    row = page.locator(f"#inbox-rows li[data-reference='{referral.reference}']")
+    row.get_by_role("button", name="Start work").click()
+    row = page.locator(f"#inbox-rows li[data-reference='{referral.reference}']")
+    row.get_by_label("Services provided").fill("Home visit; meal delivery arranged")
+    row.get_by_label("Outcome summary (the referrer sees this)").fill(
+        "Meals arranged; seen weekly by our worker."
+    )
+    row.get_by_label("Internal note (not shown to the referrer)").fill("Son owes money")
+    row.get_by_role("button", name="Complete").click()
+    expect(page.locator(".messages")).to_contain_text("is now “Completed”")
+    assert Referral.objects.get(pk=referral.pk).status == Status.COMPLETED
+
+    context = browser.new_context(base_url=live_server.url, locale="en-HK")
+    referrer_page = context.new_page()
+    try:
+        log_in(referrer_page, live_server, referrer.username)
+        referrer_page.goto(f"{live_server.url}/referrals/{referral.public_id}/")
+        expect(referrer_page.locator("#status")).to_have_text("Completed")
+        expect(referrer_page.locator("#outcome")).to_have_text(
+            "Meals arranged; seen weekly by our worker."
+        )
+        expect(referrer_page.locator("#timeline")).not_to_contain_text("Son owes money")
+    finally:
+        context.close()

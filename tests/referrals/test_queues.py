@@ -1,0 +1,384 @@
+"""The district office's queue and the unit's inbox: scope, filters, sorting, actions,
+outsiders, and pinned query counts."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from referrals.models import AccessLog, Referral, ReferralEvent, Status
+from services.models import NeedCategory
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def rows_of(response) -> list[str]:
+    return [row["referral"].reference for row in response.context["rows"]]
+
+
+@pytest.fixture
+def kt_referral(db):
+    """A referral of Kwun Tong (another office's district)."""
+    return factories.ReferralFactory(
+        district=factories.district("J"), status=Status.TRIAGE, reference="KT-2026-000001"
+    )
+
+
+@pytest.fixture
+def ssp(referrer, caring_team, ssp_area, ifsc_unit):
+    """Sham Shui Po referrals in every queue state."""
+    now = timezone.now()
+
+    def make(reference, **fields):
+        fields.setdefault("status", Status.ASSIGNED)
+        return factories.ReferralFactory(
+            referrer=referrer,
+            referring_team=caring_team,
+            sub_district=ssp_area,
+            reference=reference,
+            **fields,
+        )
+
+    return {
+        "triage": make("SSP-2026-000001", status=Status.TRIAGE, assigned_unit=None),
+        "overdue": make(
+            "SSP-2026-000002",
+            assigned_unit=ifsc_unit,
+            due_at=now - timedelta(hours=2),
+            overdue_at=now - timedelta(hours=1),
+        ),
+        "urgent": make(
+            "SSP-2026-000003",
+            status=Status.IN_PROGRESS,
+            assigned_unit=ifsc_unit,
+            risk_level="urgent",
+        ),
+        "waiting": make("SSP-2026-000004", assigned_unit=ifsc_unit, due_at=now + timedelta(days=1)),
+        "closed": make("SSP-2026-000005", status=Status.COMPLETED, assigned_unit=ifsc_unit),
+        "escalated": make(
+            "SSP-2026-000006",
+            status=Status.ACCEPTED,
+            assigned_unit=ifsc_unit,
+            escalated_at=now,
+        ),
+    }
+
+
+def test_the_default_view_is_what_needs_action_now_urgent_first(
+    client, district_officer, ssp, kt_referral
+):
+    client.force_login(district_officer)
+    response = client.get(reverse("queue:index"))
+    assert response.status_code == 200
+    assert rows_of(response)[0] == "SSP-2026-000003"  # urgent first
+    assert set(rows_of(response)) == {
+        "SSP-2026-000001",
+        "SSP-2026-000002",
+        "SSP-2026-000003",
+        "SSP-2026-000006",
+    }
+    assert "KT-2026-000001" not in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("view", "expected"),
+    [
+        ("triage", {"triage"}),
+        ("waiting", {"overdue", "waiting"}),
+        ("overdue", {"overdue"}),
+        ("escalated", {"escalated"}),
+        ("open", {"triage", "overdue", "urgent", "waiting", "escalated"}),
+        ("closed", {"closed"}),
+        ("all", {"triage", "overdue", "urgent", "waiting", "closed", "escalated"}),
+    ],
+)
+def test_each_view_shows_its_referrals(client, district_officer, ssp, view, expected):
+    client.force_login(district_officer)
+    response = client.get(reverse("queue:index"), {"view": view})
+    assert set(rows_of(response)) == {ssp[name].reference for name in expected}
+
+
+def test_filters_combine_and_stay_in_the_url(client, district_officer, ssp, ifsc_unit):
+    ssp["waiting"].needs.set([NeedCategory.objects.get(code="housing")])
+    client.force_login(district_officer)
+    query = {"view": "open", "need": NeedCategory.objects.get(code="housing").pk}
+    response = client.get(reverse("queue:index"), query)
+    assert rows_of(response) == ["SSP-2026-000004"]
+    response = client.get(reverse("queue:index"), {"view": "all", "q": "SSP-2026-00000"})
+    assert len(rows_of(response)) == 6
+    response = client.get(reverse("queue:index"), {"view": "all", "risk_level": "urgent"})
+    assert rows_of(response) == ["SSP-2026-000003"]
+    response = client.get(reverse("queue:index"), {"view": "all", "unit": ifsc_unit.pk})
+    assert "SSP-2026-000001" not in rows_of(response)
+    assert "need=" in response.context["query"] or "unit=" in response.context["query"]
+
+
+def test_sorting_by_age_and_by_update(client, district_officer, ssp):
+    Referral.objects.filter(pk=ssp["closed"].pk).update(
+        submitted_at=timezone.now() - timedelta(days=30)
+    )
+    client.force_login(district_officer)
+    oldest = client.get(reverse("queue:index"), {"view": "all", "sort": "oldest"})
+    assert rows_of(oldest)[0] == "SSP-2026-000005"
+    newest = client.get(reverse("queue:index"), {"view": "all", "sort": "newest"})
+    assert rows_of(newest)[-1] == "SSP-2026-000005"
+
+
+def test_an_htmx_request_gets_only_the_results(client, district_officer, ssp):
+    client.force_login(district_officer)
+    response = client.get(reverse("queue:index"), {"view": "triage"}, HTTP_HX_REQUEST="true")
+    page = response.content.decode()
+    assert 'id="queue-rows"' in page
+    assert "<html" not in page
+    assert "SSP-2026-000001" in page
+
+
+def test_an_out_of_scope_district_filter_is_a_form_error_not_a_leak(
+    client, district_officer, kt_referral
+):
+    client.force_login(district_officer)
+    response = client.get(
+        reverse("queue:index"), {"view": "all", "district": kt_referral.district_id}
+    )
+    assert rows_of(response) == []
+    assert response.context["filter"].form.errors
+
+
+def test_pages_go_deep_without_counting(client, district_officer, referrer, caring_team):
+    factories.ReferralFactory.create_batch(
+        30, referrer=referrer, referring_team=caring_team, status=Status.TRIAGE
+    )
+    client.force_login(district_officer)
+    first = client.get(reverse("queue:index"), {"view": "triage"})
+    assert len(rows_of(first)) == 25 and first.context["page"].has_next
+    second = client.get(reverse("queue:index"), {"view": "triage", "page": 2})
+    assert len(rows_of(second)) == 5 and not second.context["page"].has_next
+    assert set(rows_of(first)).isdisjoint(rows_of(second))
+
+
+def test_the_queue_costs_the_same_queries_for_few_or_many_rows(
+    client, district_officer, referrer, caring_team, django_assert_num_queries
+):
+    client.force_login(district_officer)
+    factories.ReferralFactory.create_batch(
+        2, referrer=referrer, referring_team=caring_team, status=Status.TRIAGE
+    )
+    with django_assert_num_queries(14) as few:
+        client.get(reverse("queue:index"))
+    factories.ReferralFactory.create_batch(
+        25, referrer=referrer, referring_team=caring_team, status=Status.TRIAGE
+    )
+    with django_assert_num_queries(len(few.captured_queries)):
+        response = client.get(reverse("queue:index"))
+    assert len(rows_of(response)) == 25
+
+
+def test_every_row_shown_is_in_the_access_log(client, district_officer, ssp):
+    client.force_login(district_officer)
+    client.get(reverse("queue:index"))
+    assert AccessLog.objects.filter(user=district_officer, detail="queue").count() == 4
+
+
+@pytest.mark.parametrize("persona", ["referrer", "unit_worker", "other_unit_worker"])
+def test_people_without_an_office_get_404(client, request, persona, ssp):
+    client.force_login(request.getfixturevalue(persona))
+    assert client.get(reverse("queue:index")).status_code == 404
+    response = client.post(
+        reverse("queue:bulk"),
+        {"bulk_action": "escalate", "selected": [ssp["triage"].pk], "reason": "x"},
+    )
+    assert response.status_code == 404
+    assert Referral.objects.get(pk=ssp["triage"].pk).escalated_at is None
+
+
+def test_anonymous_people_are_sent_to_log_in(client):
+    for url in (reverse("queue:index"), reverse("inbox:index")):
+        response = client.get(url)
+        assert response.status_code == 302 and response.url.startswith(reverse("login"))
+
+
+def test_bulk_escalate_reports_a_line_per_row(client, district_officer, ssp):
+    client.force_login(district_officer)
+    response = client.post(
+        reverse("queue:bulk"),
+        {
+            "bulk_action": "escalate",
+            "selected": [ssp["triage"].pk, ssp["escalated"].pk],
+            "reason": "family in crisis",
+            "query": "view=all",
+        },
+        follow=True,
+    )
+    page = response.content.decode()
+    assert "SSP-2026-000001: done." in page
+    assert "SSP-2026-000006: This referral has already been escalated." in page
+    assert Referral.objects.get(pk=ssp["triage"].pk).escalated_at is not None
+    assert response.redirect_chain[-1][0].endswith("?view=all")
+
+
+def test_bulk_reassign_moves_the_rows_and_refuses_the_closed_one(
+    client, district_officer, ssp, other_unit
+):
+    client.force_login(district_officer)
+    client.post(
+        reverse("queue:bulk"),
+        {
+            "bulk_action": "reassign",
+            "unit": other_unit.pk,
+            "selected": [ssp["triage"].pk, ssp["waiting"].pk, ssp["closed"].pk],
+            "reason": "ICCMW has capacity",
+        },
+    )
+    assert Referral.objects.get(pk=ssp["triage"].pk).assigned_unit == other_unit
+    assert Referral.objects.get(pk=ssp["waiting"].pk).assigned_unit == other_unit
+    assert Referral.objects.get(pk=ssp["closed"].pk).status == Status.COMPLETED
+    event = ReferralEvent.objects.get(referral=ssp["waiting"], kind="routing")
+    assert (event.actor, event.reason) == (district_officer, "ICCMW has capacity")
+
+
+def test_a_forged_bulk_post_cannot_touch_another_offices_referral(
+    client, district_officer, kt_referral, other_unit
+):
+    client.force_login(district_officer)
+    response = client.post(
+        reverse("queue:bulk"),
+        {"bulk_action": "cancel", "selected": [kt_referral.pk], "reason": "forged"},
+        follow=True,
+    )
+    assert "not in your districts" in response.content.decode()
+    assert Referral.objects.get(pk=kt_referral.pk).status == Status.TRIAGE
+
+
+def test_bulk_reassign_to_a_unit_outside_the_office_is_refused(client, district_officer, ssp):
+    elsewhere = factories.ServiceUnitFactory(district=factories.district("J"))
+    client.force_login(district_officer)
+    response = client.post(
+        reverse("queue:bulk"),
+        {"bulk_action": "reassign", "unit": elsewhere.pk, "selected": [ssp["triage"].pk]},
+        follow=True,
+    )
+    assert "Choose the unit" in response.content.decode()
+    assert Referral.objects.get(pk=ssp["triage"].pk).status == Status.TRIAGE
+
+
+def test_headquarters_sees_every_district(client, admin_user, ssp, kt_referral):
+    client.force_login(admin_user)
+    response = client.get(reverse("queue:index"), {"view": "triage"})
+    assert set(rows_of(response)) == {"SSP-2026-000001", "KT-2026-000001"}
+
+
+# --- The unit's inbox ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tab", "expected"),
+    [
+        ("new", {"overdue", "waiting"}),
+        ("open", {"urgent", "escalated"}),
+        ("overdue", {"overdue"}),
+        ("closed", {"closed"}),
+        ("on_hold", set()),
+    ],
+)
+def test_the_inbox_tabs(client, unit_worker, ssp, tab, expected):
+    client.force_login(unit_worker)
+    response = client.get(reverse("inbox:index"), {"tab": tab})
+    assert set(rows_of(response)) == {ssp[name].reference for name in expected}
+
+
+def test_the_inbox_shows_the_clock_and_offers_the_units_steps(client, unit_worker, ssp):
+    client.force_login(unit_worker)
+    response = client.get(reverse("inbox:index"))
+    page = response.content.decode()
+    assert "accept or decline by" in page
+    assert "Overdue" in page
+    row = next(r for r in response.context["rows"] if r["referral"] == ssp["waiting"])
+    assert [t.action for t in row["transitions"]] == ["accept", "reject"]
+
+
+def test_accepting_from_the_inbox_returns_to_the_inbox(client, unit_worker, ssp):
+    client.force_login(unit_worker)
+    referral = ssp["waiting"]
+    response = client.post(
+        reverse("referrals:act", args=[referral.public_id]),
+        {"action": "accept", "version": referral.version, "next": "/inbox/?tab=new"},
+    )
+    assert response.url == "/inbox/?tab=new"
+    assert Referral.objects.get(pk=referral.pk).status == Status.ACCEPTED
+
+
+def test_next_never_leaves_the_site(client, unit_worker, ssp):
+    client.force_login(unit_worker)
+    referral = ssp["waiting"]
+    response = client.post(
+        reverse("referrals:act", args=[referral.public_id]),
+        {"action": "accept", "version": referral.version, "next": "https://evil.example/"},
+    )
+    assert response.url == reverse("referrals:detail", args=[referral.public_id])
+
+
+def test_closing_records_services_outcome_and_an_internal_note(client, unit_worker, ssp):
+    client.force_login(unit_worker)
+    referral = ssp["urgent"]
+    client.post(
+        reverse("referrals:act", args=[referral.public_id]),
+        {
+            "action": "complete",
+            "version": referral.version,
+            "outcome": "Joined the carers' group.",
+            "services_provided": "Counselling x3; carers' group",
+            "note": "Husband drinks; watch",
+            "next": "/inbox/?tab=open",
+        },
+    )
+    referral.refresh_from_db()
+    assert referral.status == Status.COMPLETED
+    assert referral.outcome_summary == "Joined the carers' group."
+    assert referral.services_provided == "Counselling x3; carers' group"
+    assert ReferralEvent.objects.get(referral=referral).note == "Husband drinks; watch"
+
+
+def test_a_declined_referral_stays_in_the_units_closed_tab(client, unit_worker, ssp, ifsc_unit):
+    from referrals.services import referral_decline
+
+    referral_decline(referral_id=ssp["waiting"].pk, actor=unit_worker, reason="full")
+    client.force_login(unit_worker)
+    response = client.get(reverse("inbox:index"), {"tab": "closed"})
+    assert "SSP-2026-000004" in rows_of(response)
+
+
+@pytest.mark.parametrize("persona", ["referrer", "district_officer"])
+def test_people_without_a_unit_get_404_for_the_inbox(client, request, persona):
+    client.force_login(request.getfixturevalue(persona))
+    assert client.get(reverse("inbox:index")).status_code == 404
+
+
+def test_another_units_staff_see_none_of_it(client, other_unit_worker, ssp):
+    client.force_login(other_unit_worker)
+    for tab in ("new", "open", "closed"):
+        assert rows_of(client.get(reverse("inbox:index"), {"tab": tab})) == []
+
+
+def test_the_inbox_costs_the_same_queries_for_few_or_many_rows(
+    client, unit_worker, referrer, caring_team, ifsc_unit, django_assert_num_queries
+):
+    client.force_login(unit_worker)
+
+    def assigned(count):
+        factories.ReferralFactory.create_batch(
+            count,
+            referrer=referrer,
+            referring_team=caring_team,
+            status=Status.ASSIGNED,
+            assigned_unit=ifsc_unit,
+        )
+
+    assigned(2)
+    with django_assert_num_queries(7) as few:
+        client.get(reverse("inbox:index"))
+    assigned(25)
+    with django_assert_num_queries(len(few.captured_queries)):
+        response = client.get(reverse("inbox:index"))
+    assert len(rows_of(response)) == 25
