@@ -61,6 +61,8 @@ def queue(request):
         "page": page,
         "rows": [{"referral": r, "overdue": is_overdue_now(r)} for r in page.rows],
         "query": _query_without_page(request),
+        "here": f"{reverse('queue:index')}?{request.GET.urlencode()}",
+        "row_routable": TRANSITIONS["assign"].sources,
         "bulk_units": _bulk_units(
             scope,
             queue_filter.form.cleaned_data.get("district") if queue_filter.is_valid() else None,

@@ -355,6 +355,27 @@ def referral_status(request, public_id):
 
 
 @login_required
+@require_GET
+def referral_triage_panel(request, public_id):
+    """The routing panel alone (candidates, reasons, the route form), for the queue to open
+    under a row; the form comes back to ``next``."""
+    referral = _visible_or_404(request, public_id)
+    if not actor_roles(user=request.user, referral=referral) & {Actor.OFFICE, Actor.ADMIN}:
+        raise Http404
+    panel = _triage_panel(referral)
+    if panel is None:
+        return render(request, "referrals/includes/triage_closed.html", {"referral": referral})
+    target = request.GET.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = ""
+    return render(
+        request,
+        "referrals/includes/triage_panel.html",
+        {"referral": referral, "triage": panel, "next": target, "suffix": f"-{referral.pk}"},
+    )
+
+
+@login_required
 @require_POST
 def referral_route_by_hand(request, public_id):
     """The district office routes (or re-routes) a referral by hand."""

@@ -101,3 +101,29 @@ def test_the_unit_accepts_and_closes_and_the_referrer_sees_the_outcome(
         expect(referrer_page.locator("#timeline")).not_to_contain_text("Son owes money")
     finally:
         context.close()
+
+
+def test_the_officer_routes_a_row_from_its_own_panel_without_leaving_the_queue(
+    page, live_server, district_officer, referrer, caring_team, ssp_area, other_unit
+):
+    waiting = factories.ReferralFactory(
+        referrer=referrer,
+        referring_team=caring_team,
+        sub_district=ssp_area,
+        status=Status.TRIAGE,
+        reference="SSP-2026-000301",
+    )
+    log_in(page, live_server, district_officer.username)
+    page.goto(f"{live_server.url}/queue/?view=triage")
+    row = page.locator(f"#queue-rows li[data-reference='{waiting.reference}']")
+    row.get_by_role("button", name="Route…").click()
+    panel = row.locator(f"#triage-{waiting.pk}")
+    expect(panel.locator("select[name=unit]")).to_be_visible()
+    panel.locator("select[name=unit]").select_option(str(other_unit.pk))
+    panel.get_by_label("Reason").fill("Knows the family")
+    panel.get_by_role("button", name="Assign to this unit").click()
+    expect(page).to_have_url(f"{live_server.url}/queue/?view=triage")
+    expect(page.locator(".messages")).to_contain_text(f"Assigned to {other_unit.name_en}")
+    expect(page.locator(f"#queue-rows li[data-reference='{waiting.reference}']")).to_have_count(0)
+    waiting.refresh_from_db()
+    assert (waiting.status, waiting.assigned_unit) == (Status.ASSIGNED, other_unit)

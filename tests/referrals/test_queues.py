@@ -382,3 +382,44 @@ def test_the_inbox_costs_the_same_queries_for_few_or_many_rows(
     with django_assert_num_queries(len(few.captured_queries)):
         response = client.get(reverse("inbox:index"))
     assert len(rows_of(response)) == 25
+
+
+def test_a_row_opens_its_routing_panel_and_the_route_comes_back_to_the_queue(
+    client, district_officer, ssp, other_unit
+):
+    client.force_login(district_officer)
+    triage = ssp["triage"]
+    queue_url = reverse("queue:index") + "?view=triage"
+    listing = client.get(queue_url).content.decode()
+    panel_url = reverse("referrals:triage_panel", args=[triage.public_id])
+    assert panel_url in listing
+    panel = client.get(panel_url, {"next": queue_url}, HTTP_HX_REQUEST="true")
+    html = panel.content.decode()
+    assert f'id="triage-{triage.pk}"' in html
+    assert f'name="next" value="{queue_url}"' in html.replace("&amp;", "&")
+    assert "<html" not in html
+
+    response = client.post(
+        reverse("referrals:route", args=[triage.public_id]),
+        {
+            "unit": other_unit.pk,
+            "version": triage.version,
+            "reason": "speaks Urdu",
+            "next": queue_url,
+        },
+    )
+    assert response.url == queue_url
+    assert Referral.objects.get(pk=triage.pk).assigned_unit == other_unit
+
+
+@pytest.mark.parametrize("persona", ["other_district_officer", "unit_worker", "referrer"])
+def test_the_routing_panel_is_404_outside_the_office(client, request, persona, ssp):
+    client.force_login(request.getfixturevalue(persona))
+    url = reverse("referrals:triage_panel", args=[ssp["triage"].public_id])
+    assert client.get(url).status_code == 404
+
+
+def test_a_closed_referral_offers_no_routing(client, district_officer, ssp):
+    client.force_login(district_officer)
+    url = reverse("referrals:triage_panel", args=[ssp["closed"].public_id])
+    assert "is not routed any more" in client.get(url).content.decode()
