@@ -6,7 +6,6 @@ result list. Every action goes through the same lifecycle services as the referr
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -22,8 +21,9 @@ from referrals.queues import (
     is_overdue_now,
     office_scope,
     page_of,
+    unit_for_reassignment,
+    units_for_reassignment,
 )
-from referrals.selectors import NOT_ROUTABLE_TYPES
 from referrals.services import (
     TRANSITIONS,
     Actor,
@@ -33,7 +33,6 @@ from referrals.services import (
     referral_cancel,
     referral_escalate,
 )
-from services.models import ServiceUnit
 
 ROW_RELATIONS = ("district", "sub_district", "assigned_unit", "referring_team")
 
@@ -63,40 +62,13 @@ def queue(request):
         "query": _query_without_page(request),
         "here": f"{reverse('queue:index')}?{request.GET.urlencode()}",
         "row_routable": TRANSITIONS["assign"].sources,
-        "bulk_units": _bulk_units(
+        "bulk_units": units_for_reassignment(
             scope,
             queue_filter.form.cleaned_data.get("district") if queue_filter.is_valid() else None,
         ),
     }
     template = "referrals/includes/queue_results.html" if request.htmx else "referrals/queue.html"
     return render(request, template, context)
-
-
-def _bulk_units(scope, district=None):
-    """Units a batch can be reassigned to: active units that take referrals, serving the
-    chosen district, else located in the office's districts (headquarters: pick a district)."""
-    units = (
-        ServiceUnit.objects.active()
-        .exclude(unit_type__code__in=NOT_ROUTABLE_TYPES)
-        .only("pk", "code", "name_en", "name_zh")
-    )
-    if district is not None:
-        return units.serving_district(district).order_by_name()
-    if scope.everywhere:
-        return units.none()
-    return units.filter(district_id__in=scope.district_ids).order_by_name()
-
-
-def _may_receive(scope, unit_id) -> ServiceUnit | None:
-    units = ServiceUnit.objects.active().exclude(unit_type__code__in=NOT_ROUTABLE_TYPES)
-    if not scope.everywhere:
-        ids = scope.district_ids
-        units = units.filter(
-            Q(district_id__in=ids)
-            | Q(catchment_districts__in=ids)
-            | Q(catchment_sub_districts__district_id__in=ids)
-        )
-    return units.filter(pk=unit_id).first()
 
 
 BULK_ACTIONS = ("reassign", "escalate", "cancel")
@@ -123,7 +95,7 @@ def queue_bulk(request):
     unit = None
     if action == "reassign":
         unit_id = request.POST.get("unit", "")
-        unit = _may_receive(scope, int(unit_id)) if unit_id.isdigit() else None
+        unit = unit_for_reassignment(scope, int(unit_id)) if unit_id.isdigit() else None
         if unit is None:
             messages.error(request, _("Choose the unit to reassign the referrals to."))
             return back

@@ -217,6 +217,35 @@ class QueueFilter(django_filters.FilterSet):
         )
 
 
+def units_for_reassignment(scope: OfficeScope, district=None) -> QuerySet[ServiceUnit]:
+    """Units a batch can be reassigned to: active units that take referrals, serving the
+    chosen district, else located in the office's districts (headquarters: pick a district)."""
+    units = (
+        ServiceUnit.objects.active()
+        .exclude(unit_type__code__in=NOT_ROUTABLE_TYPES)
+        .only("pk", "code", "name_en", "name_zh")
+    )
+    if district is not None:
+        return units.serving_district(district).order_by_name()
+    if scope.everywhere:
+        return units.none()
+    return units.filter(district_id__in=scope.district_ids).order_by_name()
+
+
+def unit_for_reassignment(scope: OfficeScope, unit_id: int) -> ServiceUnit | None:
+    """The unit, if the office may send referrals to it: active, taking referrals, and
+    located in or serving one of the office's districts."""
+    units = ServiceUnit.objects.active().exclude(unit_type__code__in=NOT_ROUTABLE_TYPES)
+    if not scope.everywhere:
+        ids = scope.district_ids
+        units = units.filter(
+            Q(district_id__in=ids)
+            | Q(catchment_districts__in=ids)
+            | Q(catchment_sub_districts__district_id__in=ids)
+        )
+    return units.filter(pk=unit_id).first()
+
+
 INBOX_TABS = {
     "new": (_("New"), Q(status=Status.ASSIGNED)),
     "open": (_("Open"), Q(status__in=[Status.ACCEPTED, Status.IN_PROGRESS])),
