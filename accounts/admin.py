@@ -1,8 +1,9 @@
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Membership, User
+from accounts.models import Membership, PartnerClient, User
 
 
 class MembershipInline(admin.TabularInline):
@@ -32,3 +33,27 @@ class MembershipAdmin(admin.ModelAdmin):
     ]
     list_select_related = ["user", "service_unit", "welfare_office"]
     autocomplete_fields = ["user", "service_unit", "welfare_office"]
+
+
+class PartnerClientForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        label=_("allowed scopes"),
+        choices=PartnerClient.Scope.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    class Meta:
+        model = PartnerClient
+        fields = ["application", "organisation", "scopes"]
+
+
+@admin.register(PartnerClient)
+class PartnerClientAdmin(admin.ModelAdmin):
+    """Ties an OAuth2 application (created under "Django OAuth Toolkit", grant type client
+    credentials) to the organisation whose cases it may pull, with its scopes."""
+
+    form = PartnerClientForm
+    list_display = ["organisation", "application", "scopes", "created_at"]
+    list_select_related = ["organisation", "application"]
+    search_fields = ["organisation__code", "organisation__name_en", "application__client_id"]

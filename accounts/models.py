@@ -99,3 +99,43 @@ class Membership(models.Model):
     def __str__(self) -> str:
         scope = self.service_unit or self.welfare_office
         return f"{self.user} · {self.get_role_display()} · {scope}"
+
+
+class PartnerClient(models.Model):
+    """An OAuth2 client (client-credentials) that acts for one organisation's case system.
+
+    The OAuth2 application (django-oauth-toolkit) holds the credentials; this row says whose
+    cases the client may see and which API scopes it may ask for.
+    """
+
+    class Scope(models.TextChoices):
+        REFERRALS_READ = "referrals:read", _("Read the organisation's referrals")
+        REFERRALS_WRITE = "referrals:write", _("Update the organisation's referrals")
+        DIRECTORY_READ = "directory:read", _("Read the service directory")
+
+    application = models.OneToOneField(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
+        on_delete=models.CASCADE,
+        related_name="partner",
+        verbose_name=_("OAuth2 application"),
+    )
+    organisation = models.ForeignKey(
+        "services.Organisation",
+        on_delete=models.CASCADE,
+        related_name="api_clients",
+        verbose_name=_("organisation"),
+    )
+    scopes = models.JSONField(
+        _("allowed scopes"),
+        default=list,
+        blank=True,
+        help_text=_("What tokens of this client may be granted."),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("partner API client")
+        verbose_name_plural = _("partner API clients")
+
+    def __str__(self) -> str:
+        return f"{self.organisation} · {self.application}"

@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from oauth2_provider import views as oauth2_views
 
 from accounts.views import home
 from welfare_portal.health import healthz
@@ -18,4 +20,10 @@ urlpatterns = [
     path("queue/", include("referrals.queue_urls")),
     path("inbox/", include("referrals.inbox_urls")),
     path("admin/", admin.site.urls),
+    # OAuth2 for partner systems: client credentials only, so only the token endpoints.
+    path("o/token/", oauth2_views.TokenView.as_view(), name="oauth2_token"),
+    path("o/revoke_token/", oauth2_views.RevokeTokenView.as_view(), name="oauth2_revoke"),
+    path("api/v1/", include("referrals.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -1,0 +1,49 @@
+"""One JSON error shape for the whole API: ``{"error": code, "message": text, "fields": {}}``.
+
+``message`` is translated (Accept-Language); ``fields`` carries per-field messages for a 400.
+"""
+
+from django.http import Http404
+from django.utils.translation import gettext as _
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+CODES = {
+    status.HTTP_400_BAD_REQUEST: "invalid",
+    status.HTTP_401_UNAUTHORIZED: "not_authenticated",
+    status.HTTP_403_FORBIDDEN: "permission_denied",
+    status.HTTP_404_NOT_FOUND: "not_found",
+    status.HTTP_405_METHOD_NOT_ALLOWED: "method_not_allowed",
+    status.HTTP_409_CONFLICT: "conflict",
+    status.HTTP_429_TOO_MANY_REQUESTS: "throttled",
+}
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(_("Not found, or not yours."))
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    fields = {}
+    message = ""
+    if isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, dict):
+        fields = {name: [str(m) for m in messages] for name, messages in exc.detail.items()}
+        message = _("Some fields are not valid.")
+    elif isinstance(exc, exceptions.APIException):
+        message = str(exc.detail) if not isinstance(exc.detail, list | dict) else str(exc)
+    body = {
+        "error": CODES.get(response.status_code, "error"),
+        "message": message,
+        "fields": fields,
+    }
+    return Response(body, status=response.status_code, headers=_auth_headers(response))
+
+
+def _auth_headers(response) -> dict:
+    return {
+        name: response[name]
+        for name in ("WWW-Authenticate", "Retry-After", "Allow")
+        if response.has_header(name)
+    }

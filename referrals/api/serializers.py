@@ -1,0 +1,74 @@
+"""Output shapes of the partner API. Personal data appears only in the detail, and the
+identity number only masked."""
+
+from rest_framework import serializers
+
+from referrals.models import Referral, ReferralEvent
+
+
+class UnitRef(serializers.Serializer):
+    code = serializers.CharField()
+    name_en = serializers.CharField()
+    name_zh = serializers.CharField()
+
+
+class ReferralSummaryOut(serializers.ModelSerializer):
+    district = serializers.CharField(source="district.code")
+    sub_district = serializers.CharField(source="sub_district.code", allow_null=True)
+    unit = serializers.CharField(source="assigned_unit.code", allow_null=True)
+
+    class Meta:
+        model = Referral
+        fields = [
+            "reference",
+            "status",
+            "version",
+            "risk_level",
+            "district",
+            "sub_district",
+            "unit",
+            "submitted_at",
+            "due_at",
+            "updated_at",
+        ]
+
+
+class EventOut(serializers.ModelSerializer):
+    unit = serializers.CharField(source="unit.code", allow_null=True)
+
+    class Meta:
+        model = ReferralEvent
+        fields = ["at", "kind", "from_status", "to_status", "reason", "note", "unit"]
+
+
+class ReferralDetailOut(ReferralSummaryOut):
+    needs = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
+    phone = serializers.CharField(source="phone.as_e164", allow_null=True, default=None)
+    identity_number = serializers.CharField(source="id_number_masked")
+    timeline = EventOut(source="events", many=True)
+
+    class Meta(ReferralSummaryOut.Meta):
+        fields = [
+            *ReferralSummaryOut.Meta.fields,
+            "subject_name_zh",
+            "subject_name_en",
+            "sex",
+            "age",
+            "phone",
+            "address",
+            "preferred_language",
+            "id_type",
+            "identity_number",
+            "household",
+            "needs",
+            "risk_factors",
+            "situation",
+            "consent_basis",
+            "consent_given_by",
+            "consent_method",
+            "consent_given_at",
+            "consent_exemption_reason",
+            "outcome_summary",
+            "services_provided",
+            "timeline",
+        ]
