@@ -191,8 +191,17 @@ TRANSITIONS: dict[str, Transition] = {
 }
 
 
-def actor_roles(*, user: User | None, referral: Referral) -> set[Actor]:
-    """The capacities in which ``user`` acts on ``referral`` (one query for memberships)."""
+def actor_roles(*, user: User | None, referral: Referral, partner=None) -> set[Actor]:
+    """The capacities in which ``user`` acts on ``referral`` (one query for memberships).
+
+    A partner system (``accounts.PartnerClient``, no user) acts as the assigned unit when
+    that unit belongs to its organisation, and as nothing else.
+    """
+    if partner is not None:
+        unit_is_theirs = ServiceUnit.objects.filter(
+            pk=referral.assigned_unit_id, organisation_id=partner.organisation_id
+        ).exists()
+        return {Actor.UNIT} if unit_is_theirs else set()
     if user is None:
         return {Actor.SYSTEM}
     if not user.is_active:
@@ -391,6 +400,7 @@ def _check(
     transition: Transition,
     expected_version: int | None,
     reason: str = "",
+    partner=None,
 ) -> None:
     if expected_version is not None and referral.version != expected_version:
         raise Conflict(
@@ -400,7 +410,7 @@ def _check(
             )
             % {"status": referral.get_status_display()}
         )
-    if not actor_roles(user=actor, referral=referral) & transition.actors:
+    if not actor_roles(user=actor, referral=referral, partner=partner) & transition.actors:
         raise NotPermitted(_("You may not do this to this referral."))
     if referral.status not in transition.sources:
         raise IllegalTransition(
@@ -494,6 +504,7 @@ def _transition(
     expected_version: int | None = None,
     outcome: str = "",
     services_provided: str = "",
+    partner=None,
 ) -> Referral:
     transition = TRANSITIONS[action]
     reason, note, outcome = reason.strip(), note.strip(), outcome.strip()
@@ -505,6 +516,7 @@ def _transition(
             transition=transition,
             expected_version=expected_version,
             reason=reason,
+            partner=partner,
         )
         if action == "complete" and not outcome:
             raise ReasonRequired(_("Summarise the outcome for the referrer."))
@@ -520,6 +532,7 @@ def _transition(
             reason=reason,
             note=note,
             changes=changes,
+            details={"via": f"api client {partner.application.client_id}"} if partner else None,
         )
         if action == "reject":
             enqueue("route_referral", referral.pk)  # to the next unit, or to triage

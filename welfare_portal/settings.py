@@ -224,7 +224,10 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "referrals.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_CLASSES": ["referrals.api.throttling.PartnerRateThrottle"],
 }
+# Requests per client (or person) and period, e.g. "600/min".
+API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="600/min")
 
 # --- Partner API: OAuth2 client credentials, scopes, OpenAPI ------------------------------
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"

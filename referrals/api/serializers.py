@@ -72,3 +72,24 @@ class ReferralDetailOut(ReferralSummaryOut):
             "services_provided",
             "timeline",
         ]
+
+
+class DeclineIn(serializers.Serializer):
+    reason = serializers.CharField(max_length=500)
+
+
+class StatusIn(serializers.Serializer):
+    """Move an accepted referral on: in_progress, on_hold (reason), completed (outcome) or
+    failed (reason)."""
+
+    STEPS = {
+        "in_progress": ("start", "resume"),
+        "on_hold": ("hold",),
+        "completed": ("complete",),
+        "failed": ("fail",),
+    }
+    status = serializers.ChoiceField(choices=list(STEPS))
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    outcome = serializers.CharField(required=False, allow_blank=True, default="")
+    services_provided = serializers.CharField(required=False, allow_blank=True, default="")
+    note = serializers.CharField(required=False, allow_blank=True, default="")

@@ -7,4 +7,7 @@ app_name = "api"
 urlpatterns = [
     path("referrals/", views.ReferralList.as_view(), name="referral-list"),
     path("referrals/<str:reference>/", views.ReferralDetail.as_view(), name="referral-detail"),
+    path("referrals/<str:reference>/accept", views.AcceptReferral.as_view(), name="accept"),
+    path("referrals/<str:reference>/decline", views.DeclineReferral.as_view(), name="decline"),
+    path("referrals/<str:reference>/status", views.UpdateReferralStatus.as_view(), name="status"),
 ]

@@ -4,15 +4,27 @@ a 404."""
 
 import django_filters
 from django.db.models import Prefetch, QuerySet
+from django.http import Http404
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics
+from rest_framework import exceptions, generics
 from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
 
 from referrals.api.permissions import PartnerScope, partner_of
-from referrals.api.serializers import ReferralDetailOut, ReferralSummaryOut
+from referrals.api.serializers import DeclineIn, ReferralDetailOut, ReferralSummaryOut, StatusIn
 from referrals.models import AccessLog, Referral, ReferralEvent, RiskLevel, Status
 from referrals.selectors import referrals_visible_to
-from referrals.services import log_personal_data_access, log_personal_data_access_many
+from referrals.services import (
+    ACTION_SERVICES,
+    Conflict,
+    NotPermitted,
+    ReferralError,
+    log_personal_data_access,
+    log_personal_data_access_many,
+    referral_accept,
+    referral_decline,
+)
 
 
 def api_referrals(request) -> QuerySet[Referral]:
@@ -113,3 +125,101 @@ class ReferralDetail(generics.RetrieveAPIView):
             detail=f"client {partner.application.client_id}" if partner else "session",
         )
         return response
+
+
+# --- Actions: the same lifecycle services as the pages -----------------------------------
+
+
+class ReferralAction(generics.GenericAPIView):
+    """Base for the write endpoints: the referral must be the caller's (else 404), the
+    caller's partner must act for the assigned unit, and ``If-Match`` (or ``version`` in the
+    body) must name the version the caller saw (else 409)."""
+
+    permission_classes = [PartnerScope]
+    required_scopes = ["referrals:write"]
+    lookup_field = "reference"
+    serializer_class = ReferralSummaryOut
+    input_serializer = None
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Referral.objects.none()
+        return api_referrals(self.request).select_related(
+            "district", "sub_district", "assigned_unit"
+        )
+
+    def expected_version(self, request) -> int | None:
+        raw = request.headers.get("If-Match", "").strip('"W/ ') or request.data.get("version")
+        if raw in (None, ""):
+            raise exceptions.ValidationError(
+                {"version": [_("Send the version you saw, in If-Match or as “version”.")]}
+            )
+        try:
+            return int(raw)
+        except (TypeError, ValueError) as error:
+            raise exceptions.ValidationError({"version": [_("Not a version number.")]}) from error
+
+    def act(self, referral, data, version):
+        raise NotImplementedError
+
+    def run(self, service, referral, version, **kwargs):
+        partner = partner_of(self.request)
+        return service(
+            referral_id=referral.pk,
+            actor=None if partner else self.request.user,
+            partner=partner,
+            expected_version=version,
+            **kwargs,
+        )
+
+    def post(self, request, *args, **kwargs):
+        referral = self.get_object()
+        data = {}
+        if self.input_serializer is not None:
+            incoming = self.input_serializer(data=request.data)
+            incoming.is_valid(raise_exception=True)
+            data = incoming.validated_data
+        version = self.expected_version(request)
+        try:
+            updated = self.act(referral, data, version)
+        except Conflict as error:
+            raise ConflictError(str(error.message)) from error
+        except NotPermitted as error:
+            raise Http404 from error
+        except ReferralError as error:
+            raise exceptions.ValidationError({"status": [str(error.message)]}) from error
+        updated = self.get_queryset().get(pk=updated.pk)
+        return Response(ReferralSummaryOut(updated).data, headers={"ETag": f'"{updated.version}"'})
+
+
+class ConflictError(exceptions.APIException):
+    status_code = 409
+    default_detail = "Conflict"
+
+
+class AcceptReferral(ReferralAction):
+    """Accept a referral assigned to one of the organisation's units."""
+
+    def act(self, referral, data, version):
+        return self.run(referral_accept, referral, version)
+
+
+class DeclineReferral(ReferralAction):
+    """Decline with a reason; the referral goes on to the next unit or to triage."""
+
+    input_serializer = DeclineIn
+
+    def act(self, referral, data, version):
+        return self.run(referral_decline, referral, version, reason=data["reason"])
+
+
+class UpdateReferralStatus(ReferralAction):
+    """in_progress (start or resume), on_hold (reason), completed (outcome) or failed
+    (reason)."""
+
+    input_serializer = StatusIn
+
+    def act(self, referral, data, version):
+        steps = [ACTION_SERVICES[action] for action in StatusIn.STEPS[data.pop("status")]]
+        service = steps[-1] if referral.status == Status.ON_HOLD else steps[0]
+        return self.run(service, referral, version, **data)

@@ -213,3 +213,130 @@ def test_the_schema_and_the_docs_are_served_locally(client, admin_user):
     docs = client.get(reverse("api-docs")).content.decode()
     assert "swagger-ui" in docs
     assert "cdn" not in docs.lower()
+
+
+# --- Actions -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def writer(client, two_organisations):
+    organisation, mine = two_organisations["a"]
+    application = partner_client(organisation, scopes=("referrals:read", "referrals:write"))
+    return bearer(token_for(client, application, scope="referrals:read referrals:write")), mine
+
+
+def test_the_partner_accepts_with_the_version_it_saw(client, writer):
+    auth, mine = writer
+    referral = mine[0]
+    url = reverse("api:accept", args=[referral.reference])
+    response = client.post(url, HTTP_IF_MATCH=f'"{referral.version}"', **auth)
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "accepted"
+    assert response["ETag"] == f'"{referral.version + 1}"'
+    event = referral.events.get()
+    assert event.actor is None and event.details["via"].startswith("api client ")
+
+    stale = client.post(
+        reverse("api:decline", args=[referral.reference]),
+        {"reason": "full", "version": referral.version},
+        content_type="application/json",
+        **auth,
+    )
+    assert stale.status_code == 409
+    assert stale.json()["error"] == "conflict"
+    assert Referral.objects.get(pk=referral.pk).status == Status.ACCEPTED
+
+
+def test_decline_needs_a_reason_and_then_moves_on(client, writer):
+    auth, mine = writer
+    referral = mine[0]
+    url = reverse("api:decline", args=[referral.reference])
+    missing = client.post(
+        url, {"version": referral.version}, content_type="application/json", **auth
+    )
+    assert missing.status_code == 400
+    assert "reason" in missing.json()["fields"]
+    response = client.post(
+        url,
+        {"version": referral.version, "reason": "no capacity"},
+        content_type="application/json",
+        **auth,
+    )
+    assert response.status_code == 200
+    assert Referral.objects.get(pk=referral.pk).status == Status.REJECTED
+
+
+def test_status_updates_follow_the_lifecycle(client, writer):
+    auth, mine = writer
+    referral = mine[0]
+
+    def status(body):
+        current = Referral.objects.get(pk=referral.pk)
+        return client.post(
+            reverse("api:status", args=[referral.reference]),
+            {"version": current.version, **body},
+            content_type="application/json",
+            **auth,
+        )
+
+    assert status({"status": "in_progress"}).status_code == 400  # not accepted yet
+    client.post(
+        reverse("api:accept", args=[referral.reference]),
+        {"version": referral.version},
+        content_type="application/json",
+        **auth,
+    )
+    assert status({"status": "in_progress"}).json()["status"] == "in_progress"
+    assert status({"status": "on_hold"}).status_code == 400  # a reason is needed
+    assert status({"status": "on_hold", "reason": "in hospital"}).json()["status"] == "on_hold"
+    assert status({"status": "in_progress"}).json()["status"] == "in_progress"
+    done = status({"status": "completed", "outcome": "Meals arranged", "services_provided": "x"})
+    assert done.json()["status"] == "completed"
+    assert Referral.objects.get(pk=referral.pk).outcome_summary == "Meals arranged"
+
+
+def test_writing_needs_the_write_scope_and_never_reaches_other_organisations(
+    client, two_organisations, writer
+):
+    auth, _mine = writer
+    _other, theirs = two_organisations["b"]
+    response = client.post(
+        reverse("api:accept", args=[theirs[0].reference]),
+        {"version": theirs[0].version},
+        content_type="application/json",
+        **auth,
+    )
+    assert response.status_code == 404
+    organisation, mine = two_organisations["a"]
+    reader = bearer(token_for(client, partner_client(organisation)))
+    response = client.post(
+        reverse("api:accept", args=[mine[1].reference]),
+        {"version": mine[1].version},
+        content_type="application/json",
+        **reader,
+    )
+    assert response.status_code == 403
+    assert Referral.objects.get(pk=mine[1].pk).status == Status.ASSIGNED
+    assert Referral.objects.get(pk=theirs[0].pk).status == Status.ASSIGNED
+
+
+def test_a_write_without_a_version_is_refused(client, writer):
+    auth, mine = writer
+    response = client.post(reverse("api:accept", args=[mine[0].reference]), **auth)
+    assert response.status_code == 400
+    assert "version" in response.json()["fields"]
+
+
+def test_each_client_has_its_own_rate_limit(client, two_organisations, settings):
+    settings.API_RATE_LIMIT = "3/min"
+    organisation_a, _mine = two_organisations["a"]
+    organisation_b, _theirs = two_organisations["b"]
+    token_a = token_for(client, partner_client(organisation_a))
+    token_b = token_for(client, partner_client(organisation_b))
+    url = reverse("api:referral-list")
+    assert [client.get(url, **bearer(token_a)).status_code for _ in range(3)] == [200] * 3
+    limited = client.get(url, **bearer(token_a))
+    assert limited.status_code == 429
+    assert limited.json()["error"] == "throttled"
+    assert int(limited["Retry-After"]) > 0
+    assert client.get(url, **bearer(token_b)).status_code == 200
