@@ -637,6 +637,8 @@ class WebhookEndpoint(models.Model):
 
     class Event(models.TextChoices):
         ASSIGNED = "referral.assigned", _("A referral was assigned to one of our units")
+        UPDATED = "referral.updated", _("A referral of one of our units changed status")
+        CANCELLED = "referral.cancelled", _("A referral of one of our units was withdrawn")
 
     organisation = models.ForeignKey(
         "services.Organisation",

@@ -491,6 +491,8 @@ def _record(
     told = actor is None or actor.pk != referral.referrer_id
     if told and to_status in REFERRER_TOLD and to_status != from_status:
         enqueue("notify_referrer", event.pk)
+    if event.unit_id and to_status != from_status and kind != ReferralEvent.Kind.ROUTING:
+        enqueue("notify_partner", event.pk)  # referral.updated / referral.cancelled
     return event
 
 
@@ -881,6 +883,20 @@ def notify_assignment(*, event_id: int) -> list[Notification]:
     notifications = _notify(event, _unit_staff(event.unit_id), Notification.Kind.ASSIGNED)
     _call_webhooks(event, WebhookEndpoint.Event.ASSIGNED)
     return notifications
+
+
+def notify_partner(*, event_id: int) -> list[Delivery]:
+    """Tell the unit's organisation (its webhooks) that a referral it holds or held changed
+    status: ``referral.cancelled`` when withdrawn or entered in error, else
+    ``referral.updated``. Safe to repeat (one delivery per endpoint and event)."""
+    event = ReferralEvent.objects.select_related("referral", "unit").get(pk=event_id)
+    closed_by_others = (Status.CANCELLED, Status.ENTERED_IN_ERROR)
+    event_type = (
+        WebhookEndpoint.Event.CANCELLED
+        if event.to_status in closed_by_others
+        else WebhookEndpoint.Event.UPDATED
+    )
+    return _call_webhooks(event, event_type)
 
 
 def webhook_payload(event: ReferralEvent, event_type: str) -> dict:

@@ -48,6 +48,11 @@ def notify_referrer(event_id: int) -> int:
     return len(services.notify_referrer(event_id=event_id))
 
 
+@shared_task(**TRANSIENT)
+def notify_partner(event_id: int) -> int:
+    return len(services.notify_partner(event_id=event_id))
+
+
 @shared_task(bind=True, acks_late=True, max_retries=None)
 def deliver(self, delivery_id: int) -> str:
     """Send one e-mail; after a failure, try again later, doubling the wait each time, until

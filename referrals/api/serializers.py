@@ -3,7 +3,7 @@ identity number only masked."""
 
 from rest_framework import serializers
 
-from referrals.models import Referral, ReferralEvent
+from referrals.models import Referral, ReferralEvent, WebhookEndpoint
 
 
 class UnitRef(serializers.Serializer):
@@ -93,3 +93,28 @@ class StatusIn(serializers.Serializer):
     outcome = serializers.CharField(required=False, allow_blank=True, default="")
     services_provided = serializers.CharField(required=False, allow_blank=True, default="")
     note = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class WebhookEndpointOut(serializers.ModelSerializer):
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["id", "url", "events", "is_active", "created_at"]
+
+
+class WebhookEndpointCreated(WebhookEndpointOut):
+    """Only the answer to the creation shows the signing secret."""
+
+    class Meta(WebhookEndpointOut.Meta):
+        fields = [*WebhookEndpointOut.Meta.fields, "secret"]
+
+
+class WebhookEndpointIn(serializers.ModelSerializer):
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=WebhookEndpoint.Event.choices),
+        required=False,
+        default=list,
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["url", "events"]

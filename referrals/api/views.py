@@ -12,8 +12,23 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from referrals.api.permissions import PartnerScope, partner_of
-from referrals.api.serializers import DeclineIn, ReferralDetailOut, ReferralSummaryOut, StatusIn
-from referrals.models import AccessLog, Referral, ReferralEvent, RiskLevel, Status
+from referrals.api.serializers import (
+    DeclineIn,
+    ReferralDetailOut,
+    ReferralSummaryOut,
+    StatusIn,
+    WebhookEndpointCreated,
+    WebhookEndpointIn,
+    WebhookEndpointOut,
+)
+from referrals.models import (
+    AccessLog,
+    Referral,
+    ReferralEvent,
+    RiskLevel,
+    Status,
+    WebhookEndpoint,
+)
 from referrals.selectors import referrals_visible_to
 from referrals.services import (
     ACTION_SERVICES,
@@ -223,3 +238,49 @@ class UpdateReferralStatus(ReferralAction):
         steps = [ACTION_SERVICES[action] for action in StatusIn.STEPS[data.pop("status")]]
         service = steps[-1] if referral.status == Status.ON_HOLD else steps[0]
         return self.run(service, referral, version, **data)
+
+
+# --- Webhook endpoints, registered by the partner for its organisation --------------------
+
+
+class PartnerOnly(PartnerScope):
+    """Endpoints that belong to an organisation: partner tokens only."""
+
+    def has_permission(self, request, view) -> bool:
+        return partner_of(request) is not None and super().has_permission(request, view)
+
+
+def organisation_endpoints(view) -> QuerySet[WebhookEndpoint]:
+    if getattr(view, "swagger_fake_view", False):
+        return WebhookEndpoint.objects.none()
+    return WebhookEndpoint.objects.filter(organisation_id=partner_of(view.request).organisation_id)
+
+
+class WebhookEndpointList(generics.ListCreateAPIView):
+    """The organisation's webhook endpoints; registering one answers with its secret."""
+
+    permission_classes = [PartnerOnly]
+    required_scopes = ["referrals:read"]
+    serializer_class = WebhookEndpointOut
+    pagination_class = None
+
+    def get_queryset(self):
+        return organisation_endpoints(self)
+
+    @extend_schema(request=WebhookEndpointIn, responses={201: WebhookEndpointCreated})
+    def post(self, request, *args, **kwargs):
+        incoming = WebhookEndpointIn(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        endpoint = incoming.save(organisation_id=partner_of(request).organisation_id)
+        return Response(WebhookEndpointCreated(endpoint).data, status=201)
+
+
+class WebhookEndpointDetail(generics.RetrieveDestroyAPIView):
+    """One of the organisation's endpoints; DELETE stops the calls."""
+
+    permission_classes = [PartnerOnly]
+    required_scopes = ["referrals:read"]
+    serializer_class = WebhookEndpointOut
+
+    def get_queryset(self):
+        return organisation_endpoints(self)

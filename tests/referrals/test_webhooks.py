@@ -12,6 +12,7 @@ from referrals.models import Delivery, ReferralEvent, WebhookEndpoint
 from referrals.services import delivery_send, notify_assignment, referral_route
 from services.models import NeedCategory
 from tests import factories
+from tests.referrals.partners import bearer, partner_client, token_for
 
 pytestmark = pytest.mark.django_db
 
@@ -135,3 +136,69 @@ def test_an_unreachable_endpoint_stays_pending_and_gives_up_after_the_last_attem
     assert delivery.state == "pending"
     assert delivery.last_error
     assert delivery_send(delivery_id=delivery.pk).state == "failed"
+
+
+# --- Registration through the API, and the update / cancel events -------------------------
+
+
+def test_a_partner_registers_an_endpoint_and_gets_the_secret_once(client, ifsc_unit, partner):
+    token = token_for(client, partner_client(ifsc_unit.organisation))
+    created = client.post(
+        "/api/v1/webhooks/",
+        {"url": partner.url, "events": ["referral.updated"]},
+        content_type="application/json",
+        **bearer(token),
+    )
+    assert created.status_code == 201
+    body = created.json()
+    endpoint = WebhookEndpoint.objects.get(pk=body["id"])
+    assert body["secret"] == endpoint.secret
+    assert endpoint.organisation == ifsc_unit.organisation
+    listed = client.get("/api/v1/webhooks/", **bearer(token)).json()
+    assert [e["url"] for e in listed] == [partner.url]
+    assert "secret" not in listed[0]
+
+    other = token_for(client, partner_client(factories.OrganisationFactory()))
+    assert client.get(f"/api/v1/webhooks/{endpoint.pk}/", **bearer(other)).status_code == 404
+    assert client.delete(f"/api/v1/webhooks/{endpoint.pk}/", **bearer(other)).status_code == 404
+    assert client.delete(f"/api/v1/webhooks/{endpoint.pk}/", **bearer(token)).status_code == 204
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_an_invalid_registration_is_a_400_with_fields(client, ifsc_unit):
+    token = token_for(client, partner_client(ifsc_unit.organisation))
+    response = client.post(
+        "/api/v1/webhooks/",
+        {"url": "file:///etc/passwd", "events": ["referral.exploded"]},
+        content_type="application/json",
+        **bearer(token),
+    )
+    assert response.status_code == 400
+    assert set(response.json()["fields"]) == {"url", "events"}
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_status_changes_and_withdrawals_reach_the_units_organisation(
+    partner,
+    routed,
+    ifsc_unit,
+    unit_worker,
+    referrer,
+    eager_tasks,
+    django_capture_on_commit_callbacks,
+    settings,
+):
+    from referrals.services import referral_accept, referral_cancel
+
+    WebhookEndpoint.objects.create(organisation=ifsc_unit.organisation, url=partner.url)
+    referral = routed.referral
+    with django_capture_on_commit_callbacks(execute=True):
+        referral_accept(referral_id=referral.pk, actor=unit_worker)
+    with django_capture_on_commit_callbacks(execute=True):
+        referral_cancel(referral_id=referral.pk, actor=referrer, reason="moved away")
+    types = [json.loads(call["body"])["type"] for call in partner.received]
+    assert types == ["referral.updated", "referral.cancelled"]
+    assert [json.loads(call["body"])["data"]["status"] for call in partner.received] == [
+        "accepted",
+        "cancelled",
+    ]
