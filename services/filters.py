@@ -50,14 +50,14 @@ class DirectoryFilter(django_filters.FilterSet):
             queryset = queryset.active()
         return super().filter_queryset(queryset)
 
-    def filter_text(self, queryset, name, value):
+    def filter_text(self, queryset, name, value: str):
         return queryset.search(value)
 
-    def filter_district(self, queryset, name, value):
+    def filter_district(self, queryset, name, value: District):
         return queryset.serving_district(value)
 
-    def filter_need(self, queryset, name, value):
+    def filter_need(self, queryset, name, value: NeedCategory):
         return queryset.filter(unit_type__needs=value)
 
-    def filter_include_inactive(self, queryset, name, value):
+    def filter_include_inactive(self, queryset, name, value: bool):
         return queryset  # applied in filter_queryset, so that "off" means active only
