@@ -131,15 +131,15 @@ class ReferralDetail(generics.RetrieveAPIView):
 
     @extend_schema(responses=ReferralDetailOut)
     def get(self, request, *args, **kwargs):
-        response = super().get(request, *args, **kwargs)
+        referral = self.get_object()
         partner = partner_of(request)
         log_personal_data_access(
             user=request.user,
-            referral=self.get_object(),
+            referral=referral,
             channel=AccessLog.Channel.API,
             detail=f"client {partner.application.client_id}" if partner else "session",
         )
-        return response
+        return Response(self.get_serializer(referral).data)
 
 
 # --- Actions: the same lifecycle services as the pages -----------------------------------

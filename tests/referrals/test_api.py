@@ -310,3 +310,22 @@ def test_each_client_has_its_own_rate_limit(client, two_organisations, settings)
     assert limited.json()["error"] == "throttled"
     assert int(limited["Retry-After"]) > 0
     assert client.get(url, **bearer(token_b)).status_code == 200
+
+
+def test_the_detail_reads_the_referral_once_whatever_its_timeline(
+    client, two_organisations, django_assert_num_queries
+):
+    from referrals.models import ReferralEvent
+
+    organisation, mine = two_organisations["a"]
+    auth = bearer(token_for(client, partner_client(organisation)))
+    url = reverse("api:referral-detail", args=[mine[0].reference])
+    client.get(url, **auth)
+    with django_assert_num_queries(6) as few:
+        client.get(url, **auth)
+    ReferralEvent.objects.bulk_create(
+        ReferralEvent(referral=mine[0], to_status="assigned", unit=mine[0].assigned_unit)
+        for _ in range(10)
+    )
+    with django_assert_num_queries(len(few.captured_queries)):
+        assert len(client.get(url, **auth).json()["timeline"]) == 10
