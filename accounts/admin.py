@@ -45,7 +45,7 @@ class PartnerClientForm(forms.ModelForm):
 
     class Meta:
         model = PartnerClient
-        fields = ["application", "organisation", "scopes"]
+        fields = ["application", "organisation", "scopes", "intake_team"]
 
 
 @admin.register(PartnerClient)
@@ -54,6 +54,8 @@ class PartnerClientAdmin(admin.ModelAdmin):
     credentials) to the organisation whose cases it may pull, with its scopes."""
 
     form = PartnerClientForm
-    list_display = ["organisation", "application", "scopes", "created_at"]
+    list_display = ["organisation", "application", "scopes", "intake_team", "created_at"]
+    readonly_fields = ["service_user"]
+    autocomplete_fields = ["intake_team"]
     list_select_related = ["organisation", "application"]
     search_fields = ["organisation__code", "organisation__name_en", "application__client_id"]

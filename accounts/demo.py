@@ -94,3 +94,64 @@ def build_users(*, password: str = DEMO_PASSWORD) -> list[DemoUser]:
         )
         Membership.objects.get_or_create(user=user, role=demo.role, **scope)
     return DEMO_USERS
+
+
+DEMO_CLIENT_SECRET = "welfare-demo-client-2026"  # noqa: S105 - printed for the demo on purpose
+
+
+@dataclass(frozen=True)
+class DemoClient:
+    client_id: str
+    unit: str  # the client's organisation is this unit's
+    scopes: tuple[str, ...]
+    intake_team: str  # unit code, or "" if the client files no referrals
+    description: str
+
+
+DEMO_CLIENTS = [
+    DemoClient(
+        "demo-ifsc-ssp",
+        "ifsc-f-01",
+        ("referrals:read", "referrals:write", "directory:read"),
+        "",
+        "case system of the NGO running Sham Shui Po IFSC 1: reads and updates its referrals",
+    ),
+    DemoClient(
+        "demo-care-team-app",
+        "care-team-f01",
+        ("referrals:read", "referrals:write", "directory:read"),
+        "care-team-f01",
+        "app of the Sham Shui Po 01 caring team's NGO: files referrals through the API",
+    ),
+]
+
+
+@transaction.atomic
+def build_partner_clients(*, secret: str = DEMO_CLIENT_SECRET) -> list[DemoClient]:
+    """Create or refresh the demo OAuth2 clients (client credentials), keyed by client id."""
+    from oauth2_provider.models import Application
+
+    from accounts.models import PartnerClient
+
+    for demo in DEMO_CLIENTS:
+        unit = ServiceUnit.objects.select_related("organisation").get(code=demo.unit)
+        application, _ = Application.objects.update_or_create(
+            client_id=demo.client_id,
+            defaults={
+                "name": demo.description[:255],
+                "client_type": Application.CLIENT_CONFIDENTIAL,
+                "authorization_grant_type": Application.GRANT_CLIENT_CREDENTIALS,
+                "client_secret": secret,  # hashed on save
+            },
+        )
+        PartnerClient.objects.update_or_create(
+            application=application,
+            defaults={
+                "organisation": unit.organisation,
+                "scopes": list(demo.scopes),
+                "intake_team": (
+                    ServiceUnit.objects.get(code=demo.intake_team) if demo.intake_team else None
+                ),
+            },
+        )
+    return DEMO_CLIENTS

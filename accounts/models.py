@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
-from django.db import models
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
@@ -112,6 +113,7 @@ class PartnerClient(models.Model):
         REFERRALS_READ = "referrals:read", _("Read the organisation's referrals")
         REFERRALS_WRITE = "referrals:write", _("Update the organisation's referrals")
         DIRECTORY_READ = "directory:read", _("Read the service directory")
+        REFERRALS_IDENTITY = "referrals:identity", _("See identity numbers in full")
 
     application = models.OneToOneField(
         settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
@@ -131,6 +133,28 @@ class PartnerClient(models.Model):
         blank=True,
         help_text=_("What tokens of this client may be granted."),
     )
+    intake_team = models.ForeignKey(
+        "services.ServiceUnit",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("files referrals as"),
+        help_text=_(
+            "The organisation's team or unit named as the referrer when this client files "
+            "referrals (scope referrals:write). Leave blank if the client may not file any."
+        ),
+    )
+    service_user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="partner_client",
+        verbose_name=_("service account"),
+        help_text=_("Recorded as the referrer of what the client files; it cannot sign in."),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
@@ -139,3 +163,29 @@ class PartnerClient(models.Model):
 
     def __str__(self) -> str:
         return f"{self.organisation} · {self.application}"
+
+    def clean(self) -> None:
+        team = self.intake_team
+        if team is not None and team.organisation_id != self.organisation_id:
+            raise ValidationError(
+                {"intake_team": _("Choose a team or unit of the client's own organisation.")}
+            )
+
+    def referrer_account(self) -> "User":
+        """The service account named as referrer, created the first time it is needed (under
+        a row lock, so two first submissions at once make one account)."""
+        if self.service_user_id is None:
+            with transaction.atomic():
+                locked = PartnerClient.objects.select_for_update().get(pk=self.pk)
+                if locked.service_user_id is None:
+                    user = User(
+                        username=f"api-client-{self.pk}",
+                        first_name=str(self.application.name)[:150],
+                        is_active=False,
+                    )
+                    user.set_unusable_password()
+                    user.save()
+                    locked.service_user = user
+                    locked.save(update_fields=["service_user"])
+                self.service_user = locked.service_user
+        return self.service_user

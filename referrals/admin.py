@@ -7,6 +7,7 @@ from django.utils.translation import ngettext
 
 from referrals.models import (
     AccessLog,
+    ApiIntake,
     Delivery,
     Household,
     Notification,
@@ -77,6 +78,15 @@ class AccessLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["user__username", "referral__reference"]
     list_select_related = ["user", "referral"]
     date_hierarchy = "at"
+
+
+@admin.register(ApiIntake)
+class ApiIntakeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Which partner client filed which referral, under which Idempotency-Key."""
+
+    list_display = ["created_at", "client", "key", "referral"]
+    list_select_related = ["client__organisation", "client__application", "referral"]
+    search_fields = ["key", "referral__reference"]
 
 
 @admin.register(ReferenceSequence)

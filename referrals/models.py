@@ -484,6 +484,37 @@ class AccessLog(models.Model):
         return f"{self.user} · {self.referral} · {self.at:%Y-%m-%d %H:%M}"
 
 
+class ApiIntake(models.Model):
+    """A referral filed by a partner system, under the ``Idempotency-Key`` it sent.
+
+    The same key again with the same body answers with the same referral; with another body
+    it is refused. ``fingerprint`` is the SHA-256 of the request body in canonical JSON.
+    """
+
+    client = models.ForeignKey(
+        "accounts.PartnerClient",
+        on_delete=models.PROTECT,
+        related_name="intakes",
+        verbose_name=_("partner API client"),
+    )
+    key = models.CharField(_("idempotency key"), max_length=255)
+    fingerprint = models.CharField(_("request fingerprint"), max_length=64)
+    referral = models.OneToOneField(
+        Referral, on_delete=models.CASCADE, related_name="api_intake", verbose_name=_("referral")
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("referral filed through the API")
+        verbose_name_plural = _("referrals filed through the API")
+        constraints = [
+            models.UniqueConstraint(fields=["client", "key"], name="api_intake_key_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client_id} · {self.key}"
+
+
 @deconstructible
 class ChoiceListValidator:
     """For JSON lists whose items must be among ``allowed``."""

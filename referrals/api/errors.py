@@ -29,16 +29,29 @@ def exception_handler(exc, context):
     fields = {}
     message = ""
     if isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, dict):
-        fields = {name: [str(m) for m in messages] for name, messages in exc.detail.items()}
+        fields = dict(_flatten(exc.detail))
         message = _("Some fields are not valid.")
     elif isinstance(exc, exceptions.APIException):
         message = str(exc.detail) if not isinstance(exc.detail, list | dict) else str(exc)
     body = {
-        "error": CODES.get(response.status_code, "error"),
+        "error": getattr(exc, "error_code", None) or CODES.get(response.status_code, "error"),
         "message": message,
         "fields": fields,
     }
     return Response(body, status=response.status_code, headers=_auth_headers(response))
+
+
+def _flatten(detail, path: str = ""):
+    """Nested errors (a list's items, a nested object) as ``("needs.0", [messages])``."""
+    if isinstance(detail, dict):
+        for name, inner in detail.items():
+            yield from _flatten(inner, f"{path}.{name}" if path else str(name))
+    elif isinstance(detail, list) and detail and not all(isinstance(m, str) for m in detail):
+        for index, inner in enumerate(detail):
+            if inner:
+                yield from _flatten(inner, f"{path}.{index}")
+    else:
+        yield path, [str(m) for m in (detail if isinstance(detail, list) else [detail])]
 
 
 def _auth_headers(response) -> dict:

@@ -15,12 +15,14 @@ def partner_of(request):
 
 class PartnerScope(BasePermission):
     """A partner token carrying the view's ``required_scopes``, or a signed-in person (whose
-    visibility the view applies). Anonymous callers get 401, a token without the scope 403."""
+    visibility the view applies). Anonymous callers get 401, a token without the scope 403.
+    A view may ask other scopes for some methods (``scopes_by_method``)."""
 
     def has_permission(self, request, view) -> bool:
         if isinstance(request.auth, AccessToken):
             if partner_of(request) is None:
                 return False
-            return request.auth.is_valid(view.required_scopes)
+            scopes = getattr(view, "scopes_by_method", {}).get(request.method)
+            return request.auth.is_valid(scopes or view.required_scopes)
         user = request.user
         return bool(user and user.is_authenticated and user.is_active)

@@ -1,9 +1,23 @@
 """Output shapes of the partner API. Personal data appears only in the detail, and the
 identity number only masked."""
 
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from referrals.models import Referral, ReferralEvent, WebhookEndpoint
+from districts.models import District, SubDistrict
+from referrals import identity
+from referrals.identity import IdType
+from referrals.models import Referral, ReferralEvent, RiskFactor, WebhookEndpoint
+from services.models import NeedCategory
+
+
+class ErrorOut(serializers.Serializer):
+    """Every error: a stable code, a message in the caller's language, per-field messages."""
+
+    error = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
 
 
 class UnitRef(serializers.Serializer):
@@ -44,7 +58,7 @@ class EventOut(serializers.ModelSerializer):
 class ReferralDetailOut(ReferralSummaryOut):
     needs = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
     phone = serializers.CharField(source="phone.as_e164", allow_null=True, default=None)
-    identity_number = serializers.CharField(source="id_number_masked")
+    identity_number = serializers.SerializerMethodField()
     timeline = EventOut(source="events", many=True)
 
     class Meta(ReferralSummaryOut.Meta):
@@ -73,12 +87,110 @@ class ReferralDetailOut(ReferralSummaryOut):
             "timeline",
         ]
 
+    @extend_schema_field(serializers.CharField(allow_blank=True))
+    def get_identity_number(self, referral: Referral) -> str:
+        """Masked, unless the token carries ``referrals:identity``."""
+        if self.context.get("show_identity") and referral.id_number_encrypted:
+            return identity.decrypt(referral.id_number_encrypted)
+        return referral.id_number_masked
 
-class DeclineIn(serializers.Serializer):
+
+class ReferralIn(serializers.ModelSerializer):
+    """A referral filed by a partner system: the fields of the referral form, with districts,
+    sub-districts and needs named by code. Which fields are required, and the consent rules,
+    are the form's (``ReferralForm`` with ``submitting=True``)."""
+
+    district = serializers.SlugRelatedField(slug_field="code", queryset=District.objects.all())
+    sub_district = serializers.SlugRelatedField(
+        slug_field="code", queryset=SubDistrict.objects.all(), required=False, allow_null=True
+    )
+    needs = serializers.ListField(
+        child=serializers.SlugField(max_length=40),
+        required=False,
+        help_text="Need category codes, as in the directory (e.g. elderly_care).",
+    )
+    phone = serializers.CharField(
+        max_length=32, required=False, allow_blank=True, help_text="E.164, or 8 digits in HK."
+    )
+    id_type = serializers.ChoiceField(choices=IdType.choices, required=False, allow_blank=True)
+    id_number = serializers.CharField(
+        max_length=20, required=False, allow_blank=True, help_text="Stored encrypted."
+    )
+    risk_factors = serializers.ListField(
+        child=serializers.ChoiceField(choices=RiskFactor.choices), required=False, default=list
+    )
+
+    class Meta:
+        model = Referral
+        fields = [
+            "district",
+            "sub_district",
+            "subject_name_zh",
+            "subject_name_en",
+            "sex",
+            "age",
+            "date_of_birth",
+            "phone",
+            "address",
+            "preferred_language",
+            "id_type",
+            "id_number",
+            "household",
+            "needs",
+            "situation",
+            "risk_factors",
+            "consent_basis",
+            "consent_given_by",
+            "consent_method",
+            "consent_given_at",
+            "consent_exemption_reason",
+            "referrer_contact",
+        ]
+        extra_kwargs = {name: {"required": False} for name in fields if name != "district"}
+
+    def validate_needs(self, codes: list[str]) -> list[NeedCategory]:
+        """All the codes in one query; unknown ones are named."""
+        found = {need.code: need for need in NeedCategory.objects.filter(code__in=codes)}
+        unknown = sorted(set(codes) - set(found))
+        if unknown:
+            raise serializers.ValidationError(
+                _("Unknown need: %(codes)s.") % {"codes": ", ".join(unknown)}
+            )
+        return [found[code] for code in dict.fromkeys(codes)]
+
+    def form_data(self) -> dict:
+        """The validated body as the referral form's POST data."""
+        data = dict(self.validated_data)
+        data["district"] = data["district"].pk
+        data["sub_district"] = data["sub_district"].pk if data.get("sub_district") else ""
+        data["needs"] = [need.pk for need in data.get("needs", [])]
+        for name in self.Meta.fields:  # what the page's form would have preset
+            if name not in data and name in MODEL_DEFAULTS:
+                data[name] = MODEL_DEFAULTS[name]
+        return {name: value for name, value in data.items() if value is not None}
+
+
+MODEL_DEFAULTS = {
+    field.name: field.get_default()
+    for field in Referral._meta.get_fields()
+    if getattr(field, "has_default", lambda: False)() and field.name in ReferralIn.Meta.fields
+}
+
+
+class VersionIn(serializers.Serializer):
+    version = serializers.IntegerField(
+        min_value=1,
+        max_value=2**31 - 1,
+        required=False,
+        help_text="The version you saw (or send it in If-Match).",
+    )
+
+
+class DeclineIn(VersionIn):
     reason = serializers.CharField(max_length=500)
 
 
-class StatusIn(serializers.Serializer):
+class StatusIn(VersionIn):
     """Move an accepted referral on: in_progress, on_hold (reason), completed (outcome) or
     failed (reason)."""
 

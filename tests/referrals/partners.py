@@ -10,7 +10,7 @@ from accounts.models import PartnerClient
 SECRET = "partner-test-secret-0123456789"
 
 
-def partner_client(organisation, scopes=("referrals:read",)) -> Application:
+def partner_client(organisation, scopes=("referrals:read",), intake_team=None) -> Application:
     application = Application.objects.create(
         name=f"{organisation.code} case system",
         client_type=Application.CLIENT_CONFIDENTIAL,
@@ -18,7 +18,10 @@ def partner_client(organisation, scopes=("referrals:read",)) -> Application:
         client_secret=SECRET,
     )
     PartnerClient.objects.create(
-        application=application, organisation=organisation, scopes=list(scopes)
+        application=application,
+        organisation=organisation,
+        scopes=list(scopes),
+        intake_team=intake_team,
     )
     return application
 

@@ -114,3 +114,25 @@ def test_prints_the_logins(settings, capsys):
     assert DEMO_PASSWORD in out
     for demo in DEMO_USERS:
         assert demo.username in out
+
+
+def test_the_demo_api_clients_get_tokens_with_the_printed_secret(seeded, client):
+    import base64
+
+    from accounts.demo import DEMO_CLIENT_SECRET, DEMO_CLIENTS
+
+    for demo in DEMO_CLIENTS:
+        basic = base64.b64encode(f"{demo.client_id}:{DEMO_CLIENT_SECRET}".encode()).decode()
+        token = client.post(
+            "/o/token/",
+            {"grant_type": "client_credentials", "scope": " ".join(demo.scopes)},
+            HTTP_AUTHORIZATION=f"Basic {basic}",
+        )
+        assert token.status_code == 200, token.content
+        assert sorted(token.json()["scope"].split()) == sorted(demo.scopes)
+    call_command("seed_demo", "--allow-production", "--referrals", "0", verbosity=0)  # again
+    from accounts.models import PartnerClient
+
+    assert PartnerClient.objects.count() == len(DEMO_CLIENTS)  # refreshed, not duplicated
+    filing = PartnerClient.objects.get(application__client_id="demo-care-team-app")
+    assert filing.intake_team.code == "care-team-f01"

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.demo import DEMO_PASSWORD, build_users
+from accounts.demo import DEMO_CLIENT_SECRET, DEMO_PASSWORD, build_partner_clients, build_users
 from referrals.demo import build_referrals
 from services.demo import build_directory
 
@@ -49,6 +49,12 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Demo users (password for all: {password}):"))
         for demo in users:
             self.stdout.write(f"  {demo.username:<22} {demo.description}")
+        clients = build_partner_clients()
+        self.stdout.write(
+            self.style.SUCCESS(f"Demo API clients (client secret for all: {DEMO_CLIENT_SECRET}):")
+        )
+        for client in clients:
+            self.stdout.write(f"  {client.client_id:<22} {client.description}")
         if referrals:
             added = build_referrals(referrals, log=self.stdout.write)
             self.stdout.write(
