@@ -221,13 +221,15 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "referrals.api.schema.ApiSchema",
     "EXCEPTION_HANDLER": "referrals.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_THROTTLE_CLASSES": ["referrals.api.throttling.PartnerRateThrottle"],
 }
 # Requests per client (or person) and period, e.g. "600/min".
 API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="600/min")
+# A sync pass holds back changes younger than this, so none still committing is skipped.
+API_SYNC_SETTLE_SECONDS = env.float("API_SYNC_SETTLE_SECONDS", default=2.0)
 
 # --- Partner API: OAuth2 client credentials, scopes, OpenAPI ------------------------------
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
@@ -236,6 +238,7 @@ OAUTH2_PROVIDER = {
         "referrals:read": "Read the organisation's referrals",
         "referrals:write": "Update the organisation's referrals",
         "directory:read": "Read the service directory",
+        "referrals:identity": "See identity numbers in full",
     },
     "SCOPES_BACKEND_CLASS": "accounts.oauth.PartnerScopes",
     "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("API_TOKEN_SECONDS", default=3600),

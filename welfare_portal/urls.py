@@ -28,3 +28,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
+
+handler400 = "welfare_portal.errors.bad_request"
+handler403 = "welfare_portal.errors.permission_denied"
+handler404 = "welfare_portal.errors.page_not_found"
+handler500 = "welfare_portal.errors.server_error"

@@ -2,21 +2,26 @@
 partner's organisation's units, or the signed-in person's visible referrals; anything else is
 a 404."""
 
-import django_filters
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, generics
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
+from rest_framework.reverse import reverse
 
+from referrals.api.filters import ReferralFilter
+from referrals.api.intake import IntakeNotAllowed, file_referral, idempotency_key
+from referrals.api.pagination import SyncPagination
 from referrals.api.permissions import PartnerScope, partner_of
 from referrals.api.serializers import (
     DeclineIn,
+    ErrorOut,
     ReferralDetailOut,
+    ReferralIn,
     ReferralSummaryOut,
     StatusIn,
+    VersionIn,
     WebhookEndpointCreated,
     WebhookEndpointIn,
     WebhookEndpointOut,
@@ -25,7 +30,6 @@ from referrals.models import (
     AccessLog,
     Referral,
     ReferralEvent,
-    RiskLevel,
     Status,
     WebhookEndpoint,
 )
@@ -47,40 +51,21 @@ def api_referrals(request) -> QuerySet[Referral]:
         return Referral.objects.none()
     partner = partner_of(request)
     if partner is not None:
-        return Referral.objects.exclude(status=Status.DRAFT).filter(
-            assigned_unit__organisation_id=partner.organisation_id
-        )
+        theirs = Q(assigned_unit__organisation_id=partner.organisation_id)
+        if partner.service_user_id is not None:  # what the client itself filed
+            theirs |= Q(referrer_id=partner.service_user_id)
+        return Referral.objects.exclude(status=Status.DRAFT).filter(theirs)
     return referrals_visible_to(request.user).exclude(status=Status.DRAFT)
 
 
-class ReferralFilter(django_filters.FilterSet):
-    status = django_filters.MultipleChoiceFilter(choices=Status.choices)
-    risk_level = django_filters.ChoiceFilter(choices=RiskLevel.choices)
-    unit = django_filters.CharFilter(field_name="assigned_unit__code")
-    district = django_filters.CharFilter(field_name="district__code")
-    updated_after = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gt")
-
-    class Meta:
-        model = Referral
-        fields = ["status", "risk_level", "unit", "district", "updated_after"]
-
-
-class SyncPagination(CursorPagination):
-    """Ordered by last update, then id: a partner pulling page after page sees every row
-    once, and a row changed meanwhile comes again after its new update time."""
-
-    ordering = ("updated_at", "id")
-    page_size = 100
-    page_size_query_param = "page_size"
-    max_page_size = 500
-
-
 class ReferralList(generics.ListAPIView):
-    """Referrals assigned to the caller's organisation's units (partner token), or visible
-    to the signed-in person; oldest change first."""
+    """GET: referrals assigned to the caller's organisation's units or filed by the client
+    (partner token), or visible to the signed-in person; oldest change first. POST: file a
+    referral (partner systems set up for intake)."""
 
     permission_classes = [PartnerScope]
     required_scopes = ["referrals:read"]
+    scopes_by_method = {"POST": ["referrals:write"]}
     serializer_class = ReferralSummaryOut
     filterset_class = ReferralFilter
     pagination_class = SyncPagination
@@ -103,8 +88,38 @@ class ReferralList(generics.ListAPIView):
         return page
 
     def _caller(self) -> str:
-        partner = partner_of(self.request)
-        return f"client {partner.application.client_id}" if partner else "session"
+        return caller(self.request)
+
+    @extend_schema(
+        request=ReferralIn,
+        responses={201: ReferralSummaryOut, 422: ErrorOut},
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                location=OpenApiParameter.HEADER,
+                required=True,
+                pattern=r"^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$",
+                description="Names this submission: resending the same key and body gives "
+                "back the same referral (header Idempotent-Replayed: true).",
+            )
+        ],
+    )
+    def post(self, request, *args, **kwargs):
+        partner = partner_of(request)
+        if partner is None:
+            raise IntakeNotAllowed(_("People file referrals with the form, not the API."))
+        intake = file_referral(partner=partner, key=idempotency_key(request), body=request.data)
+        referral = self.get_queryset().get(pk=intake.referral.pk)
+        location = reverse("api:referral-detail", args=[referral.reference], request=request)
+        headers = {"Location": location, "ETag": f'"{referral.version}"'}
+        if not intake.created:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(ReferralSummaryOut(referral).data, status=201, headers=headers)
+
+
+def caller(request) -> str:
+    partner = partner_of(request)
+    return f"client {partner.application.client_id}" if partner else "session"
 
 
 class ReferralDetail(generics.RetrieveAPIView):
@@ -132,14 +147,21 @@ class ReferralDetail(generics.RetrieveAPIView):
     @extend_schema(responses=ReferralDetailOut)
     def get(self, request, *args, **kwargs):
         referral = self.get_object()
-        partner = partner_of(request)
+        show_identity = shows_identity(request) and bool(referral.id_number_encrypted)
         log_personal_data_access(
             user=request.user,
             referral=referral,
             channel=AccessLog.Channel.API,
-            detail=f"client {partner.application.client_id}" if partner else "session",
+            detail=caller(request) + (", identity number in full" if show_identity else ""),
         )
-        return Response(self.get_serializer(referral).data)
+        context = {**self.get_serializer_context(), "show_identity": show_identity}
+        serializer = self.get_serializer(referral, context=context)
+        return Response(serializer.data)
+
+
+def shows_identity(request) -> bool:
+    """Only a partner token granted ``referrals:identity`` sees identity numbers in full."""
+    return partner_of(request) is not None and request.auth.allow_scopes(["referrals:identity"])
 
 
 # --- Actions: the same lifecycle services as the pages -----------------------------------
@@ -154,7 +176,8 @@ class ReferralAction(generics.GenericAPIView):
     required_scopes = ["referrals:write"]
     lookup_field = "reference"
     serializer_class = ReferralSummaryOut
-    input_serializer = None
+    input_serializer = VersionIn
+    error_statuses = (409,)  # the version sent is not the current one
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -163,16 +186,17 @@ class ReferralAction(generics.GenericAPIView):
             "district", "sub_district", "assigned_unit"
         )
 
-    def expected_version(self, request) -> int | None:
-        raw = request.headers.get("If-Match", "").strip('"W/ ') or request.data.get("version")
-        if raw in (None, ""):
-            raise exceptions.ValidationError(
-                {"version": [_("Send the version you saw, in If-Match or as “version”.")]}
-            )
-        try:
-            return int(raw)
-        except (TypeError, ValueError) as error:
-            raise exceptions.ValidationError({"version": [_("Not a version number.")]}) from error
+    def expected_version(self, request, sent: int | None) -> int:
+        raw = request.headers.get("If-Match", "").strip().removeprefix("W/").strip('"')
+        if not raw:
+            if sent is None:
+                raise exceptions.ValidationError(
+                    {"version": [_("Send the version you saw, in If-Match or as “version”.")]}
+                )
+            return sent
+        if not raw.isdigit() or len(raw) > 10:
+            raise exceptions.ValidationError({"If-Match": [_("Not a version number.")]})
+        return int(raw)
 
     def act(self, referral, data, version):
         raise NotImplementedError
@@ -187,14 +211,22 @@ class ReferralAction(generics.GenericAPIView):
             **kwargs,
         )
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "If-Match",
+                location=OpenApiParameter.HEADER,
+                pattern=r"^(W/)?\"?[0-9]{1,10}\"?$",
+                description="The version you saw (the ETag), or send it as “version”.",
+            )
+        ]
+    )
     def post(self, request, *args, **kwargs):
         referral = self.get_object()
-        data = {}
-        if self.input_serializer is not None:
-            incoming = self.input_serializer(data=request.data)
-            incoming.is_valid(raise_exception=True)
-            data = incoming.validated_data
-        version = self.expected_version(request)
+        incoming = self.input_serializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = dict(incoming.validated_data)
+        version = self.expected_version(request, data.pop("version", None))
         try:
             updated = self.act(referral, data, version)
         except Conflict as error:

@@ -145,15 +145,13 @@ def test_cursor_pages_give_every_row_once_and_updated_after_picks_up_changes(
         seen += [row["reference"] for row in body["results"]]
         url = body["next"]
     assert len(seen) == len(set(seen)) == 7
-    last_sync = Referral.objects.order_by("-updated_at").first().updated_at
+    last_sync = body["until"]
 
-    Referral.objects.filter(pk=mine[0].pk).update(
-        status=Status.ACCEPTED, updated_at=last_sync + timedelta(seconds=5)
-    )
+    changed = Referral.objects.get(pk=mine[0].pk)
+    changed.status = Status.ACCEPTED
+    changed.save()
     body = client.get(
-        reverse("api:referral-list"),
-        {"updated_after": last_sync.isoformat()},
-        **bearer(token),
+        reverse("api:referral-list"), {"updated_after": last_sync}, **bearer(token)
     ).json()
     assert [row["reference"] for row in body["results"]] == [mine[0].reference]
     assert body["results"][0]["status"] == "accepted"
@@ -329,3 +327,46 @@ def test_the_detail_reads_the_referral_once_whatever_its_timeline(
     )
     with django_assert_num_queries(len(few.captured_queries)):
         assert len(client.get(url, **auth).json()["timeline"]) == 10
+
+
+@pytest.mark.parametrize(
+    ("forged", "status"),
+    [
+        ("p=garbage", 404),
+        ("p=2026-11-23 10:00:00", 404),  # no offset
+        ("p=0001-01-01T00:00:00+08:00", 404),  # before the first representable UTC time
+        ("p=5349-11-06 10:02:26-17:20", 200),  # odd, but a time: compared in UTC, no rows
+    ],
+)
+def test_a_forged_cursor_is_refused_or_read_never_a_server_error(
+    client, two_organisations, forged, status
+):
+    organisation, _mine = two_organisations["a"]
+    token = token_for(client, partner_client(organisation))
+    cursor = base64.b64encode(forged.encode()).decode()
+    response = client.get(reverse("api:referral-list"), {"cursor": cursor}, **bearer(token))
+    assert response.status_code == status
+    if status == 404:
+        assert response.json()["error"] == "not_found"
+    else:
+        assert response.json()["results"] == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("updated_after", "5349-11-06T10:02:26-17:20"),
+        ("updated_after", "0001-01-01T00:00:00+08:00"),
+        ("until", "0001-01-01T00:00:00+08:00"),
+        ("until", "2026-02-30T00:00:00Z"),
+    ],
+)
+def test_an_unusable_time_filter_is_a_400(client, two_organisations, name, value):
+    organisation, _mine = two_organisations["a"]
+    token = token_for(client, partner_client(organisation))
+    response = client.get(reverse("api:referral-list"), {name: value}, **bearer(token))
+    if value.startswith("5349"):  # far future, odd offset: valid, and simply matches nothing
+        assert response.status_code == 200 and response.json()["results"] == []
+        return
+    assert response.status_code == 400
+    assert list(response.json()["fields"]) == [name]

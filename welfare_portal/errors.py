@@ -1,0 +1,38 @@
+"""Error pages: under ``/api/`` the API's JSON error shape, elsewhere Django's pages (which
+use ``templates/404.html`` and the like)."""
+
+from django.http import JsonResponse
+from django.utils.translation import gettext as _
+from django.views import defaults
+
+
+def _api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def _json(code: str, message: str, status: int) -> JsonResponse:
+    return JsonResponse({"error": code, "message": message, "fields": {}}, status=status)
+
+
+def bad_request(request, exception):
+    if _api(request):
+        return _json("invalid", _("The request could not be understood."), 400)
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request, exception):
+    if _api(request):
+        return _json("permission_denied", _("You may not do this."), 403)
+    return defaults.permission_denied(request, exception)
+
+
+def page_not_found(request, exception):
+    if _api(request):
+        return _json("not_found", _("Not found, or not yours."), 404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    if _api(request):
+        return _json("server_error", _("Something went wrong on our side. Try again later."), 500)
+    return defaults.server_error(request)
