@@ -48,6 +48,15 @@ def referrals_visible_to(user: User) -> QuerySet[Referral]:
     return Referral.objects.filter(own | ~Q(status=Status.DRAFT) & in_scope)
 
 
+def referrals_visible_to_partner(partner) -> QuerySet[Referral]:
+    """A partner system (``accounts.PartnerClient``): referrals assigned to its
+    organisation's units, and those the client itself filed. Never drafts."""
+    theirs = Q(assigned_unit__organisation_id=partner.organisation_id)
+    if partner.service_user_id is not None:
+        theirs |= Q(referrer_id=partner.service_user_id)
+    return Referral.objects.exclude(status=Status.DRAFT).filter(theirs)
+
+
 def referral_for_page(*, user: User, public_id) -> Referral:
     """One visible referral with what its page shows, or ``Referral.DoesNotExist``."""
     return (

@@ -1,8 +1,8 @@
-"""The partner API's referral endpoints. Every query starts from ``api_referrals``: a
-partner's organisation's units, or the signed-in person's visible referrals; anything else is
-a 404."""
+"""The partner API's referral endpoints. Every query starts from ``api_referrals``: the
+selectors' visibility for a partner (its organisation's units, what it filed) or for the
+signed-in person; anything else is a 404."""
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -33,7 +33,7 @@ from referrals.models import (
     Status,
     WebhookEndpoint,
 )
-from referrals.selectors import referrals_visible_to
+from referrals.selectors import referrals_visible_to, referrals_visible_to_partner
 from referrals.services import (
     ACTION_SERVICES,
     Conflict,
@@ -51,10 +51,7 @@ def api_referrals(request) -> QuerySet[Referral]:
         return Referral.objects.none()
     partner = partner_of(request)
     if partner is not None:
-        theirs = Q(assigned_unit__organisation_id=partner.organisation_id)
-        if partner.service_user_id is not None:  # what the client itself filed
-            theirs |= Q(referrer_id=partner.service_user_id)
-        return Referral.objects.exclude(status=Status.DRAFT).filter(theirs)
+        return referrals_visible_to_partner(partner)
     return referrals_visible_to(request.user).exclude(status=Status.DRAFT)
 
 
