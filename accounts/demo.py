@@ -1,14 +1,20 @@
 """Demo users, one for every role, attached to units of the demo directory."""
 
+import base64
 from dataclasses import dataclass
 
 from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Membership, User
 from districts.models import WelfareOffice
 from services.models import ServiceUnit
 
 DEMO_PASSWORD = "welfare-demo-2026"  # noqa: S105 - printed for the demo on purpose
+# The authenticator key (base32, as apps take it) of the demo users whose role requires
+# two-factor authentication; `manage.py demo_totp USER` prints the current code.
+DEMO_TOTP_SECRET = "WELFAREPORTALDEMOSECRETKEY234567"  # noqa: S105 - published for the demo
+DEMO_TOTP_DEVICE_NAME = "demo authenticator"
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,8 @@ def build_users(*, password: str = DEMO_PASSWORD) -> list[DemoUser]:
         )
         user.set_password(password)
         user.save(update_fields=["password"])
+        if demo.role in DEMO_TWO_FACTOR_ROLES:
+            _demo_authenticator(user)
         if demo.role == "administrator":
             continue
         scope = (
@@ -94,6 +102,23 @@ def build_users(*, password: str = DEMO_PASSWORD) -> list[DemoUser]:
         )
         Membership.objects.get_or_create(user=user, role=demo.role, **scope)
     return DEMO_USERS
+
+
+DEMO_TWO_FACTOR_ROLES = (
+    "administrator",
+    Membership.Role.DISTRICT_OFFICER,
+    Membership.Role.UNIT_SUPERVISOR,
+)
+
+
+def _demo_authenticator(user: User) -> TOTPDevice:
+    """A confirmed TOTP device with the published demo key (any other device is removed)."""
+    key = base64.b32decode(DEMO_TOTP_SECRET).hex()
+    TOTPDevice.objects.filter(user=user).exclude(name=DEMO_TOTP_DEVICE_NAME).delete()
+    device, _ = TOTPDevice.objects.update_or_create(
+        user=user, name=DEMO_TOTP_DEVICE_NAME, defaults={"key": key, "confirmed": True}
+    )
+    return device
 
 
 DEMO_CLIENT_SECRET = "welfare-demo-client-2026"  # noqa: S105 - printed for the demo on purpose

@@ -44,6 +44,26 @@ def _clear_cache():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _force_login_passes_two_factor(request, monkeypatch):
+    """``client.force_login(user)`` gives a session as a full sign-in leaves it: activity
+    stamps set and the second factor verified with an authenticator created for the user.
+    Tests of the two-factor gate itself opt out with ``@pytest.mark.real_2fa`` (then the
+    session has the stamps but no verified device)."""
+    from django.test.client import ClientMixin
+
+    from tests.two_factor import mark_session_verified
+
+    with_device = request.node.get_closest_marker("real_2fa") is None
+    original = ClientMixin.force_login
+
+    def force_login(self, user, backend=None):
+        original(self, user, backend)
+        mark_session_verified(self, user, with_device=with_device)
+
+    monkeypatch.setattr(ClientMixin, "force_login", force_login)
+
+
 @pytest.fixture
 def ssp_area(db):
     return factories.SubDistrictFactory(code="F01", district=factories.district("F"))

@@ -8,10 +8,13 @@ folder and Celery tasks executed eagerly in-process. Setting ``DATABASE_URL`` an
 
 import base64
 import hashlib
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONE as CSP_NONE
+from csp.constants import SELF as CSP_SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -51,6 +54,10 @@ INSTALLED_APPS = [
     "django_htmx",
     "import_export",
     "phonenumber_field",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
+    "csp",
     "accounts",
     "districts",
     "services",
@@ -59,15 +66,24 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # PostgreSQL unreachable: a 503 with Retry-After, not a 500 (after Locale: translated).
+    "welfare_portal.database_unavailable.DatabaseUnavailableMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.middleware.SessionActivityMiddleware",
+    "accounts.middleware.TwoFactorRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: turns a lockout flagged during the request into its page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "welfare_portal.urls"
@@ -151,6 +167,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "referrals.tasks.send_office_digests",
         "schedule": crontab(hour=8, minute=0),
     },
+    # Closed referrals past RETENTION_YEARS lose their personal data (referrals/privacy.py).
+    "anonymise-expired": {
+        "task": "referrals.tasks.anonymise_expired_referrals",
+        "schedule": crontab(hour=3, minute=30),
+    },
 }
 
 # --- Routing and notification -------------------------------------------------
@@ -174,6 +195,11 @@ AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# django-axes first: it refuses a locked-out username or address before any password check.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {
@@ -280,13 +306,77 @@ SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+# No script reads the CSRF cookie: forms carry the token, htmx sends the form's.
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_SECURE = env.bool("LANGUAGE_COOKIE_SECURE", default=SESSION_COOKIE_SECURE)
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+# An absolute cap from sign-in (8 hours), and a sign-out after this long without a request
+# (accounts.middleware.SessionActivityMiddleware).
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 8)
+SESSION_IDLE_SECONDS = env.int("SESSION_IDLE_SECONDS", default=30 * 60)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Only the app's own files: no inline script or style anywhere (the API docs load Swagger UI's
+# start-up script as a file too), images may be data: URIs (Swagger UI's icons).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [CSP_SELF],
+        "script-src": [CSP_SELF],
+        "style-src": [CSP_SELF],
+        "img-src": [CSP_SELF, "data:"],
+        "object-src": [CSP_NONE],
+        "base-uri": [CSP_SELF],
+        "frame-ancestors": [CSP_NONE],
+        "form-action": [CSP_SELF],
+    },
+}
+# Browser features the portal never uses, switched off for it and anything it embeds.
+PERMISSIONS_POLICY = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "camera",
+        "display-capture",
+        "fullscreen",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "usb",
+        "xr-spatial-tracking",
+    )
+}
+
+# --- Login security: two-factor codes and lockout ----------------------------------
+# TOTP (django-otp): compulsory for district officers, unit supervisors and administrators,
+# optional for others (accounts.two_factor). Wrong codes are throttled per device
+# (1, 2, 4 ... seconds) and count as failed logins for the lockout below.
+OTP_TOTP_ISSUER = "Welfare Portal"
+OTP_TOTP_THROTTLE_FACTOR = 1
+# Nobody, not even an administrator, reads another person's authenticator secret in the admin.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+# django-axes: AXES_FAILURE_LIMIT failed passwords or codes lock out the username (from any
+# address) and, separately, the address (whatever usernames it tries), for the cool-off.
+# A successful login does not clear the count, so one's own account cannot be used to
+# reset an address's failures.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = False
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
 
 # --- Personal data ------------------------------------------------------------
 # Identity numbers (HKID, Taiwan ID) are encrypted at rest with Fernet; the first key
@@ -310,6 +400,12 @@ elif not IDENTITY_ENCRYPTION_KEYS or len(IDENTITY_HASH_KEY) < 32:
     )
 # How long a possible duplicate (same identity, or same phone and name) counts.
 DUPLICATE_WINDOW_DAYS = env.int("DUPLICATE_WINDOW_DAYS", default=90)
+# Years after closing before a referral's personal data is removed (the statistics stay).
+RETENTION_YEARS = env.int("RETENTION_YEARS", default=7)
+# Where the privacy notice sends data access and correction requests.
+PRIVACY_CONTACT_EMAIL = env.str("PRIVACY_CONTACT_EMAIL", default="privacy@example.org")
+if RETENTION_YEARS < 1:
+    raise ImproperlyConfigured("RETENTION_YEARS must be at least 1.")
 
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from oauth2_provider import views as oauth2_views
 
 from accounts.views import home
@@ -12,6 +12,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/", include("accounts.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("directory/", include("services.urls")),
     path("referrals/", include("referrals.urls")),
@@ -19,6 +20,7 @@ urlpatterns = [
     path("dashboard/", include("referrals.dashboard_urls")),
     path("queue/", include("referrals.queue_urls")),
     path("inbox/", include("referrals.inbox_urls")),
+    path("privacy/", include("referrals.privacy_urls")),
     path("admin/", admin.site.urls),
     # OAuth2 for partner systems: client credentials only, so only the token endpoints.
     path("o/token/", oauth2_views.TokenView.as_view(), name="oauth2_token"),
@@ -26,7 +28,14 @@ urlpatterns = [
     path("api/v1/", include("referrals.api.urls")),
     path("api/v1/", include("services.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The split view serves Swagger UI's start-up script as a file: no inline script (CSP).
+    path(
+        "api/docs/",
+        SpectacularSwaggerSplitView.as_view(
+            url_name="api-schema", template_name="api_docs/swagger_ui.html"
+        ),
+        name="api-docs",
+    ),
 ]
 
 handler400 = "welfare_portal.errors.bad_request"

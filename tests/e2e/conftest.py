@@ -19,6 +19,7 @@ import pytest
 from playwright.sync_api import Browser, Error, Page, expect, sync_playwright
 
 from tests.factories import TEST_PASSWORD
+from tests.two_factor import authenticator, totp_code
 
 E2E_DIR = Path(__file__).resolve().parent
 ARTIFACTS_DIR = E2E_DIR.parents[1] / "test-artifacts"
@@ -167,10 +168,30 @@ def fill_login_form(page: Page, live_server, username: str, password: str) -> No
 
 
 def log_in(page: Page, live_server, username: str, password: str = TEST_PASSWORD) -> None:
-    """Log ``username`` in through the login form and check they reached the home page."""
+    """Log ``username`` in through the login form and check they reached the home page.
+
+    A user whose role requires two-factor authentication is given an authenticator first
+    (unless they have one) and types its current code on the page after the password."""
+    from accounts.models import User
+    from accounts.two_factor import two_factor_state
+
+    user = User.objects.get(username=username)
+    state = two_factor_state(user=user)
+    device = authenticator(user) if state.must_verify else None
     fill_login_form(page, live_server, username, password)
+    if device is not None:
+        enter_totp_code(page, totp_code(device))
     expect(page).to_have_url(f"{live_server.url}/")
     expect(page.locator(".site-nav form button")).to_contain_text(username)
+
+
+def enter_totp_code(page: Page, code: str) -> None:
+    """On the two-factor page: type the code, then press the button."""
+    expect(page.locator("#two-factor-verify")).to_be_visible()
+    form = page.locator("main form")
+    form.locator("input[name=token]").fill(code)
+    form.get_by_role("button", name="Verify").click()
+    page.wait_for_load_state()
 
 
 def save_screenshot(page: Page, name: str) -> None:

@@ -1,7 +1,13 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.demo import DEMO_CLIENT_SECRET, DEMO_PASSWORD, build_partner_clients, build_users
+from accounts.demo import (
+    DEMO_CLIENT_SECRET,
+    DEMO_PASSWORD,
+    DEMO_TOTP_SECRET,
+    build_partner_clients,
+    build_users,
+)
 from referrals.demo import build_referrals
 from services.demo import build_directory
 
@@ -49,6 +55,10 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Demo users (password for all: {password}):"))
         for demo in users:
             self.stdout.write(f"  {demo.username:<22} {demo.description}")
+        self.stdout.write(
+            f"Two-factor key of admin, officers and supervisor: {DEMO_TOTP_SECRET} "
+            "(current codes: manage.py demo_totp)."
+        )
         clients = build_partner_clients()
         self.stdout.write(
             self.style.SUCCESS(f"Demo API clients (client secret for all: {DEMO_CLIENT_SECRET}):")
