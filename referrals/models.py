@@ -118,6 +118,12 @@ class ConsentMethod(models.TextChoices):
     SIGNED = "signed", _("Signed form")
 
 
+class ConsentWithdrawalMethod(models.TextChoices):
+    VERBAL = "verbal", _("Verbal")
+    WRITTEN = "written", _("In writing")
+    OTHER = "other", _("Other")
+
+
 class ReferralQuerySet(models.QuerySet):
     def open(self):
         return self.filter(status__in=OPEN_STATUSES)
@@ -290,6 +296,33 @@ class Referral(models.Model):
         help_text=_("Invented by seed_demo; not a real person."),
     )
 
+    # Privacy (``referrals/privacy.py``): when it closed (the retention clock), when its
+    # personal data was removed, and a withdrawal of consent.
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    anonymised_at = models.DateTimeField(
+        _("personal data removed"),
+        null=True,
+        blank=True,
+        help_text=_("Set when the retention period passed and the personal data was removed."),
+    )
+    consent_withdrawn_at = models.DateTimeField(_("consent withdrawn at"), null=True, blank=True)
+    consent_withdrawal_method = models.CharField(
+        _("how consent was withdrawn"),
+        max_length=10,
+        choices=ConsentWithdrawalMethod.choices,
+        blank=True,
+        default="",
+        db_default="",
+    )
+    consent_withdrawal_recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("consent withdrawal recorded by"),
+    )
+
     objects = ReferralQuerySet.as_manager()
 
     class Meta:
@@ -333,6 +366,13 @@ class Referral(models.Model):
                 ),
                 name="referral_open_caseload",
             ),
+            # The retention sweep: closed referrals whose personal data is still held.
+            models.Index(
+                fields=["closed_at"],
+                condition=Q(anonymised_at__isnull=True)
+                & Q(status__in=["completed", "failed", "cancelled", "entered_in_error"]),
+                name="referral_retention",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -343,6 +383,7 @@ class Referral(models.Model):
             models.CheckConstraint(
                 name="referral_consent_or_exemption",
                 condition=Q(status__in=["draft", "entered_in_error"])
+                | Q(anonymised_at__isnull=False)
                 | Q(consent_basis="consent", consent_given_at__isnull=False)
                 & ~Q(consent_given_by="")
                 & ~Q(consent_method="")
@@ -398,6 +439,7 @@ class ReferralEvent(models.Model):
         ROUTING = "routing", _("Routing")
         ESCALATION = "escalation", _("Escalation")
         OVERDUE = "overdue", _("Overdue")
+        CONSENT = "consent", _("Consent withdrawn")
 
     referral = models.ForeignKey(
         Referral, on_delete=models.CASCADE, related_name="events", verbose_name=_("referral")
@@ -618,6 +660,7 @@ class Notification(models.Model):
         ESCALATED = "escalated", _("Referral escalated to the district office")
         OVERDUE = "overdue", _("Referral not acknowledged in time")
         STATUS = "status", _("Your referral changed status")
+        CONSENT = "consent", _("Consent withdrawn for a referral")
 
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -39,6 +39,7 @@ from districts.models import WelfareOffice
 from referrals import routing, sla
 from referrals.identity import ProtectedIdentity
 from referrals.models import (
+    CLOSED_STATUSES,
     AccessLog,
     ConsentBasis,
     Delivery,
@@ -176,7 +177,8 @@ TRANSITIONS: dict[str, Transition] = {
             _("Withdraw"),
             _OPEN_AFTER_SUBMIT,
             Status.CANCELLED,
-            frozenset({Actor.REFERRER, Actor.OFFICE, Actor.ADMIN}),
+            # The system withdraws a person's other referrals when they withdraw consent.
+            frozenset({Actor.REFERRER, Actor.OFFICE, Actor.ADMIN, Actor.SYSTEM}),
             reason_required=True,
         ),
         Transition(
@@ -471,6 +473,8 @@ def _record(
     from_status = referral.status
     old_holder = _holder(referral)
     referral.status = to_status
+    if to_status in CLOSED_STATUSES and from_status not in CLOSED_STATUSES:
+        referral.closed_at = timezone.now()  # starts the retention clock (privacy.py)
     for name, value in (changes or {}).items():
         setattr(referral, name, value)
     referral.version = F("version") + 1

@@ -11,7 +11,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from referrals import services
+from referrals import privacy, services
 from referrals.models import Delivery
 
 logger = logging.getLogger(__name__)
@@ -108,3 +108,15 @@ def sweep_deliveries() -> int:
 @shared_task(**TRANSIENT)
 def send_office_digests() -> int:
     return len(services.send_office_digests())
+
+
+@shared_task(**TRANSIENT)
+def notify_consent_withdrawn(event_id: int) -> int:
+    return len(privacy.notify_consent_withdrawn(event_id=event_id))
+
+
+@shared_task(acks_late=True)
+def anonymise_expired_referrals() -> dict:
+    """Daily: closed referrals past ``RETENTION_YEARS`` lose their personal data (batched,
+    each batch committed on its own, so a run cut short is simply continued by the next)."""
+    return privacy.referrals_anonymise_expired().as_json()

@@ -1,0 +1,491 @@
+"""Duties under Hong Kong's Personal Data (Privacy) Ordinance (Cap. 486).
+
+* **Retention** (DPP2(2), s.26): a referral closed more than ``RETENTION_YEARS`` ago loses
+  its personal data; what the statistics count (district, needs, risk, household, sex, age,
+  statuses, units, times) stays, so the dashboard's figures do not move.
+* **Data access requests** (s.18): everything held about one person, found by the keyed
+  hash of their identity number or by name and phone, as one JSON package; the export is
+  itself logged against each referral.
+* **Withdrawal of consent**: recorded on one referral, it reaches the person's other open
+  referrals: those that rest on consent are withdrawn through the lifecycle service, those
+  under the urgent-protection exemption stay open, flagged, with their unit and office told.
+
+Writes follow ``referrals/services.py``: keyword-only, one transaction, row locks, the
+``version`` check, a timeline event, follow-up work queued on commit.
+"""
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+from dateutil.relativedelta import relativedelta
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F, Prefetch, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from phonenumber_field.phonenumber import to_python as to_phone_number
+
+from accounts.models import User
+from referrals import identity
+from referrals.models import (
+    CLOSED_STATUSES,
+    OPEN_STATUSES,
+    AccessLog,
+    ConsentBasis,
+    ConsentWithdrawalMethod,
+    Notification,
+    Referral,
+    ReferralEvent,
+    Status,
+)
+from referrals.services import (
+    Actor,
+    Conflict,
+    IllegalTransition,
+    NotPermitted,
+    ReferralError,
+    _notify,
+    _office_officers,
+    _record,
+    _unit_staff,
+    actor_roles,
+    enqueue,
+    log_personal_data_access_many,
+    referral_cancel,
+)
+
+logger = logging.getLogger(__name__)
+
+# --- Withdrawal of consent -----------------------------------------------------------------
+
+# Stored as the cancellation's reason on the person's other referrals (kept in English, like
+# the codes of the timeline; the page labels the event in the reader's language).
+CONSENT_WITHDRAWN_REASON = "consent withdrawn"
+# Who may record that the person withdrew consent.
+WITHDRAWAL_RECORDERS = frozenset({Actor.REFERRER, Actor.UNIT, Actor.OFFICE, Actor.ADMIN})
+
+
+class Outcome:
+    """What a withdrawal did to one referral (kept in the consent event's details)."""
+
+    RECORDED = "recorded"  # closed already, or the referral it was recorded on stays as is
+    CANCELLED = "cancelled"  # rested on consent: withdrawn through the lifecycle
+    FLAGGED = "flagged"  # urgent-protection exemption: stays open, unit and office told
+
+
+@dataclass(frozen=True)
+class ConsentWithdrawal:
+    referral: Referral
+    cancelled: tuple[str, ...]  # references withdrawn
+    flagged: tuple[str, ...]  # references left open under the exemption
+
+
+def _person_match(referral: Referral) -> Q | None:
+    """The same person: the same identity number (keyed hash) or the same phone line."""
+    match = Q()
+    if referral.id_number_hash:
+        match |= Q(id_number_hash=referral.id_number_hash)
+    if referral.phone:
+        match |= Q(phone=referral.phone)
+    return match or None
+
+
+def referral_withdraw_consent(
+    *,
+    referral_id: int,
+    actor: User,
+    withdrawn_at: datetime,
+    method: str,
+    note: str = "",
+    expected_version: int | None = None,
+) -> ConsentWithdrawal:
+    """Record on ``referral_id`` that the person withdrew consent (when, how, noted by whom)
+    and carry it to their other open referrals (same identity hash or phone).
+
+    Open referrals resting on consent, this one included, are withdrawn through
+    ``referral_cancel`` by the system with the reason ``CONSENT_WITHDRAWN_REASON`` (so the
+    referrer, the unit's webhooks and everyone else are told as for any withdrawal). Those
+    under the urgent-protection exemption stay open, flagged, and their unit and district
+    office get a notification. Every referral touched gets a ``consent`` timeline event.
+    """
+    note = note.strip()
+    if method not in ConsentWithdrawalMethod.values:
+        raise ReferralError(_("Choose how the person withdrew consent."))
+    if withdrawn_at > timezone.now() + timedelta(minutes=5):
+        raise ReferralError(_("The withdrawal cannot be in the future."))
+    with transaction.atomic():
+        snapshot = Referral.objects.only("id_number_hash", "phone").get(pk=referral_id)
+        same_person = _person_match(snapshot)
+        scope = Q(pk=referral_id)
+        if same_person is not None:
+            scope |= same_person & Q(status__in=OPEN_STATUSES, anonymised_at__isnull=True)
+        # Every row this withdrawal may touch, locked at once in primary-key order, so two
+        # withdrawals for the same person wait for each other instead of deadlocking.
+        locked = list(
+            Referral.objects.select_for_update(of=("self",))
+            .select_related("district", "sub_district")
+            .filter(scope)
+            .order_by("pk")
+        )
+        referral = next(r for r in locked if r.pk == referral_id)
+        _check_withdrawal(referral, actor=actor, expected_version=expected_version)
+        cancelled, flagged = [], []
+        others = [r for r in locked if r.pk != referral_id and r.consent_withdrawn_at is None]
+        for target in [referral, *others]:
+            outcome = Outcome.RECORDED
+            if target.is_open and target.consent_basis == ConsentBasis.CONSENT:
+                outcome = Outcome.CANCELLED
+            elif target.is_open:
+                outcome = Outcome.FLAGGED
+            event = _record(
+                target,
+                actor=actor if target is referral else None,
+                to_status=target.status,
+                kind=ReferralEvent.Kind.CONSENT,
+                note=note if target is referral else "",
+                changes={
+                    "consent_withdrawn_at": withdrawn_at,
+                    "consent_withdrawal_method": method,
+                    "consent_withdrawal_recorded_by": actor,
+                },
+                details={
+                    "withdrawn_at": withdrawn_at.isoformat(),
+                    "method": method,
+                    "recorded_on": referral.reference,
+                    "outcome": outcome,
+                },
+            )
+            if outcome == Outcome.CANCELLED:
+                referral_cancel(referral_id=target.pk, actor=None, reason=CONSENT_WITHDRAWN_REASON)
+                cancelled.append(target.reference)
+            elif outcome == Outcome.FLAGGED:
+                flagged.append(target.reference)
+            if target.is_open or outcome == Outcome.CANCELLED:
+                enqueue("notify_consent_withdrawn", event.pk)
+    referral.refresh_from_db()
+    return ConsentWithdrawal(referral=referral, cancelled=tuple(cancelled), flagged=tuple(flagged))
+
+
+def _check_withdrawal(referral: Referral, *, actor: User, expected_version: int | None) -> None:
+    if expected_version is not None and referral.version != expected_version:
+        raise Conflict(
+            _(
+                "Someone else changed this referral while you were looking at it; it is "
+                "now “%(status)s”. Nothing was changed: check the page and try again."
+            )
+            % {"status": referral.get_status_display()}
+        )
+    if not actor_roles(user=actor, referral=referral) & WITHDRAWAL_RECORDERS:
+        raise NotPermitted(_("You may not do this to this referral."))
+    if referral.status == Status.DRAFT or referral.anonymised_at is not None:
+        raise IllegalTransition(_("Consent can be withdrawn only from a submitted referral."))
+    if referral.consent_withdrawn_at is not None:
+        raise IllegalTransition(_("The withdrawal of consent is already recorded."))
+
+
+def notify_consent_withdrawn(*, event_id: int) -> list[Notification]:
+    """Tell the referral's unit staff and its district office that the person withdrew
+    consent (not the person who recorded it). Safe to repeat."""
+    event = ReferralEvent.objects.select_related("referral__district").get(pk=event_id)
+    if event.kind != ReferralEvent.Kind.CONSENT:
+        return []
+    recipients = list(_office_officers(event.referral.district.welfare_office_id))
+    if event.unit_id:
+        recipients += [u for u in _unit_staff(event.unit_id) if u not in recipients]
+    recorder = event.actor_id or event.referral.consent_withdrawal_recorded_by_id
+    recipients = [user for user in recipients if user.pk != recorder]
+    return _notify(event, recipients, Notification.Kind.CONSENT)
+
+
+# --- Retention -------------------------------------------------------------------------------
+
+# What anonymising blanks: everything that names, locates or describes the person, and the
+# free text written about them. District, needs, risk, household, sex, age, statuses, units
+# and times stay: the dashboard counts those.
+PERSONAL_FIELDS_CLEARED = {
+    "subject_name_zh": "",
+    "subject_name_en": "",
+    "phone": "",
+    "address": "",
+    "date_of_birth": None,
+    "id_type": "",
+    "id_number_encrypted": "",
+    "id_number_hash": "",
+    "id_number_masked": "",
+    "situation": "",
+    "consent_given_by": "",
+    "consent_exemption_reason": "",
+    "referrer_contact": "",
+    "outcome_summary": "",
+    "services_provided": "",
+    "duplicate_note": "",
+}
+RETENTION_BATCH_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class RetentionResult:
+    referrals: int = 0
+    events: int = 0
+    batches: int = 0
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+
+def retention_cutoff(*, now: datetime) -> datetime:
+    """Referrals closed before this instant are past the retention period."""
+    return now - relativedelta(years=settings.RETENTION_YEARS)
+
+
+def referrals_past_retention(*, now: datetime) -> QuerySet[Referral]:
+    """Closed referrals still holding personal data, closed before the cutoff. A row without
+    ``closed_at`` (written straight to the table) counts from its last change, which is never
+    earlier than its closing, so nothing is removed early."""
+    cutoff = retention_cutoff(now=now)
+    return Referral.objects.filter(
+        Q(closed_at__lt=cutoff) | Q(closed_at__isnull=True, updated_at__lt=cutoff),
+        status__in=CLOSED_STATUSES,
+        anonymised_at__isnull=True,
+    )
+
+
+def referrals_anonymise_expired(
+    *, now: datetime | None = None, batch_size: int = RETENTION_BATCH_SIZE
+) -> RetentionResult:
+    """Remove the personal data of every referral past the retention period, in batches of
+    ``batch_size``, each in its own transaction (a long run never holds a million locks, and
+    what is done stays done if it stops). Rows another transaction holds are skipped until
+    the next run. Running it again changes nothing."""
+    now = now or timezone.now()
+    result = RetentionResult()
+    while True:
+        with transaction.atomic():
+            ids = list(
+                referrals_past_retention(now=now)
+                .select_for_update(skip_locked=True)
+                .order_by("pk")
+                .values_list("pk", flat=True)[:batch_size]
+            )
+            if not ids:
+                break
+            referrals, events = _anonymise(ids, now=now)
+        result = RetentionResult(
+            referrals=result.referrals + referrals,
+            events=result.events + events,
+            batches=result.batches + 1,
+        )
+        if len(ids) < batch_size:
+            break
+    logger.info(
+        "Retention: removed the personal data of %d referral(s) closed over %d years ago "
+        "(%d timeline event(s), %d batch(es)).",
+        result.referrals,
+        settings.RETENTION_YEARS,
+        result.events,
+        result.batches,
+    )
+    return result
+
+
+def _anonymise(ids: list[int], *, now: datetime) -> tuple[int, int]:
+    referrals = Referral.objects.filter(pk__in=ids, anonymised_at__isnull=True).update(
+        **PERSONAL_FIELDS_CLEARED,
+        anonymised_at=now,
+        updated_at=now,  # partner systems syncing by update time see the change
+        version=F("version") + 1,
+    )
+    events = (
+        ReferralEvent.objects.filter(referral_id__in=ids)
+        .exclude(reason="", note="")
+        .update(reason="", note="")
+    )
+    # A duplicate link says two referrals were about the same person.
+    Referral.possible_duplicates.through.objects.filter(
+        Q(from_referral_id__in=ids) | Q(to_referral_id__in=ids)
+    ).delete()
+    # Notifications and deliveries hold no personal data (reference, risk level, a link),
+    # by design (services._render_email, services.webhook_payload): nothing to clear there.
+    return referrals, events
+
+
+# --- Data access requests (s.18) ---------------------------------------------------------------
+
+
+def access_request_referrals(*, id_hash: str = "", name: str = "", phone: str = "") -> QuerySet:
+    """Every referral (drafts included) for the identity hash, or for the name and phone."""
+    match = Q()
+    if id_hash:
+        match |= Q(id_number_hash=id_hash)
+    if name and phone:
+        match |= Q(phone=phone) & (Q(subject_name_zh=name) | Q(subject_name_en__iexact=name))
+    if not match:
+        return Referral.objects.none()
+    return (
+        Referral.objects.filter(match)
+        .select_related("district", "sub_district", "referring_team", "assigned_unit", "referrer")
+        .prefetch_related(
+            "needs",
+            Prefetch(
+                "events",
+                queryset=ReferralEvent.objects.select_related("actor", "unit").order_by("at", "pk"),
+            ),
+            Prefetch(
+                "access_logs",
+                queryset=AccessLog.objects.select_related("user").order_by("at", "pk"),
+            ),
+        )
+        .order_by("created_at", "pk")
+    )
+
+
+def access_request_export(
+    *,
+    requester: User,
+    id_type: str = "",
+    id_number: str = "",
+    name: str = "",
+    phone: str = "",
+    now: datetime | None = None,
+) -> dict:
+    """The data access package for one person, as a JSON-ready dict; each referral in it
+    gets an ``export`` row in the access log. Administrators only (``NotPermitted``).
+
+    Raises ``ValidationError`` for a malformed identity number or phone number, or when
+    neither an identity number nor a name with a phone number is given.
+    """
+    if not requester.is_administrator:
+        raise NotPermitted(_("Only administrators handle data access requests."))
+    now = now or timezone.now()
+    name = name.strip()
+    id_hash = masked = ""
+    if id_number.strip():
+        number = identity.normalise(id_type, id_number)
+        id_hash = identity.keyed_hash(id_type, number)
+        masked = identity.mask(id_type, number)
+    e164 = ""
+    if phone.strip():
+        parsed = to_phone_number(phone.strip())
+        if parsed is None or not parsed.is_valid():
+            raise ValidationError(_("Enter a valid phone number."), code="phone")
+        e164 = parsed.as_e164
+    if not id_hash and not (name and e164):
+        raise ValidationError(
+            _("Give an identity number, or a name together with a phone number."),
+            code="no_criteria",
+        )
+    with transaction.atomic():
+        referrals = list(access_request_referrals(id_hash=id_hash, name=name, phone=e164))
+        package = {
+            "request": {
+                "legal_basis": "Personal Data (Privacy) Ordinance (Cap. 486), section 18",
+                "generated_at": now.isoformat(),
+                "requested_by": requester.get_username(),
+                "criteria": {
+                    "identity_document": id_type if id_hash else "",
+                    "identity_number": masked,
+                    "name": name if e164 else "",
+                    "phone": e164,
+                },
+                "referral_count": len(referrals),
+            },
+            "referrals": [_referral_package(referral) for referral in referrals],
+        }
+        log_personal_data_access_many(
+            user=requester,
+            referrals=referrals,
+            channel=AccessLog.Channel.EXPORT,
+            detail="data access request (PDPO s.18)",
+        )
+    logger.info(
+        "Data access request by %s: %d referral(s) exported.",
+        requester.get_username(),
+        len(referrals),
+    )
+    return package
+
+
+def _when(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _person_label(user: User | None) -> str:
+    if user is None:
+        return "system"
+    full_name = user.get_full_name()
+    return f"{full_name} ({user.get_username()})" if full_name else user.get_username()
+
+
+def _referral_package(referral: Referral) -> dict:
+    return {
+        "reference": referral.reference,
+        "public_id": str(referral.public_id),
+        "status": referral.status,
+        "created_at": _when(referral.created_at),
+        "submitted_at": _when(referral.submitted_at),
+        "closed_at": _when(referral.closed_at),
+        "personal_data_removed_at": _when(referral.anonymised_at),
+        "district": referral.district.name_en,
+        "sub_district": referral.sub_district.name_en if referral.sub_district else None,
+        "referring_team": referral.referring_team.name_en,
+        "referrer": _person_label(referral.referrer),
+        "referrer_contact": referral.referrer_contact,
+        "assigned_unit": referral.assigned_unit.name_en if referral.assigned_unit else None,
+        "person": {
+            "name_zh": referral.subject_name_zh,
+            "name_en": referral.subject_name_en,
+            "sex": referral.sex,
+            "age": referral.age,
+            "date_of_birth": _when(referral.date_of_birth),
+            "phone": referral.phone.as_e164 if referral.phone else "",
+            "address": referral.address,
+            "preferred_language": referral.preferred_language,
+            # Masked, as everywhere outside the assigned unit's and the office's page.
+            "identity_document": referral.id_type,
+            "identity_number": referral.id_number_masked,
+        },
+        "situation": {
+            "household": referral.household,
+            "needs": [need.code for need in referral.needs.all()],
+            "risk_level": referral.risk_level,
+            "risk_factors": list(referral.risk_factors),
+            "situation": referral.situation,
+        },
+        "consent": {
+            "basis": referral.consent_basis,
+            "given_by": referral.consent_given_by,
+            "method": referral.consent_method,
+            "given_at": _when(referral.consent_given_at),
+            "exemption_reason": referral.consent_exemption_reason,
+            "withdrawn_at": _when(referral.consent_withdrawn_at),
+            "withdrawal_method": referral.consent_withdrawal_method,
+        },
+        "outcome": {
+            "summary": referral.outcome_summary,
+            "services_provided": referral.services_provided,
+        },
+        "timeline": [
+            {
+                "at": _when(event.at),
+                "kind": event.kind,
+                "from_status": event.from_status,
+                "to_status": event.to_status,
+                "by": _person_label(event.actor),
+                "unit": event.unit.name_en if event.unit else None,
+                "reason": event.reason,
+                "note": event.note,
+            }
+            for event in referral.events.all()
+        ],
+        "accessed_by": [
+            {
+                "at": _when(log.at),
+                "user": _person_label(log.user),
+                "channel": log.channel,
+                "detail": log.detail,
+            }
+            for log in referral.access_logs.all()
+        ],
+    }
