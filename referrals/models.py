@@ -335,6 +335,8 @@ class Referral(models.Model):
             models.Index(fields=["assigned_unit", "-created_at"], name="referral_unit_recent"),
             models.Index(fields=["status", "submitted_at"], name="referral_status_submitted"),
             models.Index(fields=["status", "due_at"], name="referral_status_due"),
+            # Partner sync passes: pages in (updated_at, id) order, filtered by organisation.
+            models.Index(fields=["updated_at", "id"], name="referral_sync"),
             # The district office's queue in index order, most urgent first or by age; the
             # included columns let the queue's filters run on the index alone.
             models.Index(
