@@ -35,9 +35,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pages import ROOT, free_port, percentile  # noqa: E402 - sets up Django
-
 from django.core.management import call_command  # noqa: E402
+from pages import ROOT, free_port, percentile  # noqa: E402 - sets up Django
 
 from accounts.demo import DEMO_CLIENT_SECRET, build_partner_clients  # noqa: E402
 from referrals.models import Referral  # noqa: E402

@@ -63,7 +63,9 @@ def idempotency_key(request) -> str:
 
 def fingerprint(body) -> str:
     canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    # A lone surrogate (JSON allows "\ud800") has no UTF-8 form; such a body is refused by
+    # validation, but its fingerprint must not fail first. Valid text hashes as before.
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _replay(partner: PartnerClient, key: str, digest: str) -> Referral | None:

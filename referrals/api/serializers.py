@@ -1,12 +1,14 @@
 """Output shapes of the partner API. Personal data appears only in the detail, and the
 identity number only masked."""
 
+from django import forms
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from districts.models import District, SubDistrict
 from referrals import identity
+from referrals.api.filters import in_utc
 from referrals.identity import IdType
 from referrals.models import Referral, ReferralEvent, RiskFactor, WebhookEndpoint
 from services.models import NeedCategory
@@ -95,13 +97,39 @@ class ReferralDetailOut(ReferralSummaryOut):
         return referral.id_number_masked
 
 
+class CodeField(serializers.SlugRelatedField):
+    """A district or sub-district named by its code. A string PostgreSQL cannot compare (a
+    NUL byte, a lone surrogate) is an unknown code, not a database error."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and ("\x00" in data or _has_surrogate(data)):
+            self.fail("does_not_exist", slug_name=self.slug_field, value=repr(data))
+        return super().to_internal_value(data)
+
+
+def _has_surrogate(text: str) -> bool:
+    return any("\ud800" <= char <= "\udfff" for char in text)
+
+
+class InRangeDateTimeField(serializers.DateTimeField):
+    """ISO 8601 allows offsets (up to ±23:59) that push year 1 or 9999 out of what Python
+    and PostgreSQL can hold; such a time is DRF's own "out of range" field error, not a
+    server error."""
+
+    def enforce_timezone(self, value):
+        try:
+            return in_utc(super().enforce_timezone(value))
+        except (OverflowError, forms.ValidationError):
+            self.fail("overflow")
+
+
 class ReferralIn(serializers.ModelSerializer):
     """A referral filed by a partner system: the fields of the referral form, with districts,
     sub-districts and needs named by code. Which fields are required, and the consent rules,
     are the form's (``ReferralForm`` with ``submitting=True``)."""
 
-    district = serializers.SlugRelatedField(slug_field="code", queryset=District.objects.all())
-    sub_district = serializers.SlugRelatedField(
+    district = CodeField(slug_field="code", queryset=District.objects.all())
+    sub_district = CodeField(
         slug_field="code", queryset=SubDistrict.objects.all(), required=False, allow_null=True
     )
     needs = serializers.ListField(
@@ -119,6 +147,7 @@ class ReferralIn(serializers.ModelSerializer):
     risk_factors = serializers.ListField(
         child=serializers.ChoiceField(choices=RiskFactor.choices), required=False, default=list
     )
+    consent_given_at = InRangeDateTimeField(required=False, allow_null=True)
 
     class Meta:
         model = Referral

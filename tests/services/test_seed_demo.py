@@ -74,9 +74,7 @@ def test_demo_users_exist_for_every_role_and_can_log_in(seeded, client):
     assert roles == set(Membership.Role.values)
     assert User.objects.get(username="admin").is_administrator
     for demo in DEMO_USERS:
-        signed_in = client.post(
-            "/login/", {"username": demo.username, "password": DEMO_PASSWORD}
-        )
+        signed_in = client.post("/login/", {"username": demo.username, "password": DEMO_PASSWORD})
         assert signed_in.status_code == 302, demo.username
         home = client.get("/")
         # Roles that need a second factor are held at the code step (their device is seeded).

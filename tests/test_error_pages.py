@@ -1,0 +1,47 @@
+"""Error answers: pages for people in their language, the JSON error shape under /api/."""
+
+import json
+
+import pytest
+from django.test import RequestFactory
+from django.utils import translation
+
+from welfare_portal import errors
+
+
+@pytest.mark.django_db
+def test_an_unknown_page_is_a_translated_404_page(client, referrer):
+    client.force_login(referrer)
+    client.cookies["django_language"] = "zh-hant"
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404
+    assert "找不到頁面" in response.text and "返回首頁" in response.text
+
+
+@pytest.mark.django_db
+def test_an_unknown_api_path_answers_in_the_error_shape(client):
+    response = client.get("/api/v1/no-such-thing/")
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": "not_found",
+        "message": "Not found, or not yours.",
+        "fields": {},
+    }
+
+
+@pytest.mark.parametrize(
+    ("language", "heading"), [("en", "Something went wrong"), ("zh-hant", "發生錯誤")]
+)
+def test_the_500_page_stands_alone_in_the_readers_language(language, heading):
+    request = RequestFactory().get("/queue/")
+    with translation.override(language):
+        response = errors.server_error(request)
+    body = response.content.decode()
+    assert response.status_code == 500
+    assert heading in body and "<script" not in body
+
+
+def test_a_server_error_under_the_api_is_json():
+    response = errors.server_error(RequestFactory().get("/api/v1/referrals/"))
+    assert response.status_code == 500
+    assert json.loads(response.content)["error"] == "server_error"
