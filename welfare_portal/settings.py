@@ -220,6 +220,8 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "Asia/Hong_Kong"
 USE_I18N = True
 USE_TZ = True
+# A URL typed without a scheme in a form (a webhook in the admin) means https, as in Django 6.
+FORMS_URLFIELD_ASSUME_HTTPS = True
 PHONENUMBER_DEFAULT_REGION = "HK"
 
 # --- Static files --------------------------------------------------------------
