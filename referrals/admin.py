@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -234,6 +235,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     """Partner organisations' endpoints; the secret is generated and shown to share once."""
 
     form = WebhookEndpointForm
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["organisation", "url", "is_active", "created_at"]
     list_filter = ["is_active", "organisation"]
     search_fields = ["url", "organisation__code", "organisation__name_en"]

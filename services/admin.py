@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportModelAdmin
 
@@ -23,6 +24,8 @@ class UnitTypeAdmin(admin.ModelAdmin):
 
 @admin.register(Organisation)
 class OrganisationAdmin(admin.ModelAdmin):
+    # A website typed without a scheme means https (Django 6's default, chosen now).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["code", "name_en", "name_zh", "kind", "is_demo_data"]
     list_filter = ["kind", "is_demo_data"]
     search_fields = ["code", "name_en", "name_zh"]

@@ -220,8 +220,6 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "Asia/Hong_Kong"
 USE_I18N = True
 USE_TZ = True
-# A URL typed without a scheme in a form (a webhook in the admin) means https, as in Django 6.
-FORMS_URLFIELD_ASSUME_HTTPS = True
 PHONENUMBER_DEFAULT_REGION = "HK"
 
 # --- Static files --------------------------------------------------------------
@@ -379,6 +377,7 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = False
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False  # no banner on every management command
 
 # --- Personal data ------------------------------------------------------------
 # Identity numbers (HKID, Taiwan ID) are encrypted at rest with Fernet; the first key
