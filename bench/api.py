@@ -24,7 +24,6 @@ import base64
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 import urllib.error
@@ -33,10 +32,12 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from django.core.management import call_command  # noqa: E402
-from pages import ROOT, free_port, percentile  # noqa: E402 - sets up Django
+from bench import harness  # noqa: E402
+from bench.harness import percentile  # noqa: E402
+
+harness.configure()
 
 from accounts.demo import DEMO_CLIENT_SECRET, build_partner_clients  # noqa: E402
 from referrals.models import Referral  # noqa: E402
@@ -105,29 +106,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
 
-    os.environ["API_RATE_LIMIT"] = "100000/min"
     build_partner_clients()
-    call_command("collectstatic", "--noinput", verbosity=0)
-    port = free_port()
-    server = subprocess.Popen(  # noqa: S603
-        [
-            str(ROOT / ".venv/bin/gunicorn"),
-            "welfare_portal.wsgi",
-            f"--bind=127.0.0.1:{port}",
-            f"--workers={args.workers}",
-            "--log-level=warning",
-        ],
-        cwd=ROOT,
-        env=os.environ.copy(),
-    )
-    base = f"http://127.0.0.1:{port}"
+    server, base = harness.start_gunicorn(workers=args.workers, threads=1)
     try:
-        for _attempt in range(100):
-            try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=2).close()  # noqa: S310
-                break
-            except OSError:
-                time.sleep(0.2)
         reader = token(base, "demo-ifsc-ssp", "referrals:read")
         filer = token(base, "demo-care-team-app", "referrals:write")
         print(
@@ -174,8 +155,7 @@ def main() -> None:
         row("filing (POST, new Idempotency-Key)", filings)
         row("replay (same key and body)", replays)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        harness.stop(server)
 
 
 if __name__ == "__main__":
