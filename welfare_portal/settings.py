@@ -18,6 +18,8 @@ from csp.constants import SELF as CSP_SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from welfare_portal.broker import transport_for
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -127,6 +129,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
+    # kombu's Redis transport with a fix that keeps the worker alive when Redis restarts
+    # under a running task (welfare_portal/broker.py).
+    CELERY_BROKER_TRANSPORT = transport_for(REDIS_URL)
     CELERY_TASK_ALWAYS_EAGER = False
     CACHES = {
         "default": {

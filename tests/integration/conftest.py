@@ -362,10 +362,15 @@ def _processes() -> Iterator[tuple[int, int, int, str]]:
 
 
 class CeleryWorker:
-    """A ``celery worker`` subprocess (prefork, one pool process), restartable."""
+    """A ``celery worker`` subprocess (prefork, one pool process unless told otherwise),
+    restartable."""
 
-    def __init__(self, *, env: dict[str, str], log_dir: Path, broker: Broker):
+    def __init__(self, *, env: dict[str, str], log_dir: Path, broker: Broker, concurrency: int = 1):
         self.env = env
+        self.command = [
+            f"--concurrency={concurrency}" if part == "--concurrency=1" else part
+            for part in WORKER_COMMAND
+        ]
         self.log_dir = log_dir
         self.broker = broker
         self.process: subprocess.Popen | None = None
@@ -382,7 +387,7 @@ class CeleryWorker:
         self.logs.append(log_path)
         with log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                WORKER_COMMAND,
+                self.command,
                 cwd=PROJECT_DIR,
                 env=self.env,
                 stdin=subprocess.DEVNULL,
