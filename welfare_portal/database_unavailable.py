@@ -10,14 +10,23 @@ nothing has to be restarted when the database is back.
 
 import logging
 
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpResponse, JsonResponse
 from django.template import loader
 from django.utils.translation import gettext as _
 
 logger = logging.getLogger(__name__)
 
-DATABASE_ERRORS = (OperationalError, InterfaceError)
+
+def is_database_error(exception: BaseException | None) -> bool:
+    """Django's connection errors, and the driver's own: psycopg's ``OperationalError``
+    reaches the view unwrapped when closing a server-side cursor fails (a form's choices,
+    iterated by the template, when the server goes away)."""
+    driver = connection.Database
+    errors = (OperationalError, InterfaceError, driver.OperationalError, driver.InterfaceError)
+    return isinstance(exception, errors)
+
+
 RETRY_AFTER_SECONDS = 30
 
 
@@ -50,7 +59,7 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if not isinstance(exception, DATABASE_ERRORS):
+        if not is_database_error(exception):
             return None
         logger.warning(
             "Database unavailable for %s %s: %s", request.method, request.path, exception

@@ -7,7 +7,7 @@ from django.http import JsonResponse
 from django.utils.translation import gettext as _
 from django.views import defaults
 
-from welfare_portal.database_unavailable import DATABASE_ERRORS, unavailable_response
+from welfare_portal.database_unavailable import is_database_error, unavailable_response
 
 
 def _api(request) -> bool:
@@ -39,7 +39,7 @@ def page_not_found(request, exception):
 def server_error(request):
     # A database error raised outside a view (sessions, authentication middleware) lands
     # here; it is an outage, not a bug: the same 503 as DatabaseUnavailableMiddleware gives.
-    if isinstance(sys.exc_info()[1], DATABASE_ERRORS):
+    if is_database_error(sys.exc_info()[1]):
         return unavailable_response(request)
     if _api(request):
         return _json("server_error", _("Something went wrong on our side. Try again later."), 500)
