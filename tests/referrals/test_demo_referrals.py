@@ -4,7 +4,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from referrals.demo import build_referrals
+from referrals.demo import LOADED_TABLES, build_referrals
 from referrals.models import OPEN_STATUSES, ReferenceSequence, Referral, ReferralEvent
 from tests import factories
 
@@ -65,3 +65,26 @@ def test_seed_demo_command_takes_referrals(directory, capsys):
     call_command("seed_demo", "--allow-production", "--referrals", "40")
     assert "0 synthetic referrals added" in capsys.readouterr().out
     assert Referral.objects.count() == 40
+
+
+def planner_row_counts(models) -> dict[str, float]:
+    """What the planner believes each table holds (``pg_class.reltuples``: -1 before the first
+    ANALYZE, then the count that ANALYZE saw, until the next one)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, reltuples FROM pg_class WHERE relname = ANY(%s)",
+            [[model._meta.db_table for model in models]],
+        )
+        return dict(cursor.fetchall())
+
+
+def test_bulk_loading_leaves_the_planner_statistics(directory):
+    """Without them (autovacuum off, or not yet run) a million referrals plan like none."""
+    if connection.vendor != "postgresql":
+        pytest.skip("ANALYZE is PostgreSQL's; CI runs this on PostgreSQL")
+
+    build_referrals(37, log=lambda line: None)
+
+    actual = {model._meta.db_table: model.objects.count() for model in LOADED_TABLES}
+    assert actual[Referral._meta.db_table] == 37
+    assert planner_row_counts(LOADED_TABLES) == actual
