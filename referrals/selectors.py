@@ -12,7 +12,6 @@ from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Membership, User
-from districts.models import District
 from referrals.models import Referral, ReferralEvent, Status
 from services.models import ServiceUnit
 
@@ -29,20 +28,22 @@ def referrals_visible_to(user: User) -> QuerySet[Referral]:
     own = Q(referrer=user)
     if user.is_administrator:
         return Referral.objects.filter(own | ~Q(status=Status.DRAFT))
-    unit_ids, office_ids = [], []
-    for role, unit_id, office_id in Membership.objects.filter(user=user).values_list(
-        "role", "service_unit_id", "welfare_office_id"
+    unit_ids, district_ids = set(), set()
+    # One row per membership, and per district of an officer's office: the districts come as
+    # values, so the query below can use the district index (a subquery, OR-ed with the
+    # referrer, made PostgreSQL read every referral).
+    for role, unit_id, district_id in Membership.objects.filter(user=user).values_list(
+        "role", "service_unit_id", "welfare_office__districts__id"
     ):
         if role in Membership.STAFF_ROLES:
-            unit_ids.append(unit_id)
-        elif role == Membership.Role.DISTRICT_OFFICER:
-            office_ids.append(office_id)
+            unit_ids.add(unit_id)
+        elif role == Membership.Role.DISTRICT_OFFICER and district_id is not None:
+            district_ids.add(district_id)
     in_scope = Q()
     if unit_ids:
-        in_scope |= Q(assigned_unit_id__in=unit_ids)
-    if office_ids:
-        districts = District.objects.filter(welfare_office_id__in=office_ids).values("pk")
-        in_scope |= Q(district_id__in=districts)
+        in_scope |= Q(assigned_unit_id__in=sorted(unit_ids))
+    if district_ids:
+        in_scope |= Q(district_id__in=sorted(district_ids))
     if not in_scope:
         return Referral.objects.filter(own)
     return Referral.objects.filter(own | ~Q(status=Status.DRAFT) & in_scope)
