@@ -132,28 +132,21 @@ def start_gunicorn(*, workers: int = 3, threads: int = 4, log: Path | None = Non
     return process, f"http://127.0.0.1:{port}"
 
 
+def worker_command(name: str, *, concurrency: int) -> list[str]:
+    """``celery worker`` as the benches and tests/integration run it: this interpreter,
+    prefork, the default queue, none of the cluster chatter (heartbeats, mingle, gossip) a
+    lone worker does not need, named ``name@host``."""
+    return [
+        sys.executable, "-m", "celery", "-A", "welfare_portal", "worker", "--pool=prefork",
+        f"--concurrency={concurrency}", "-Q", "celery", "--without-heartbeat",
+        "--without-mingle", "--without-gossip", "-l", "info", "-n", f"{name}@%h",
+    ]  # fmt: skip
+
+
 def start_worker(log: Path, *, concurrency: int = 2, **environment: str) -> subprocess.Popen:
     """A Celery worker on this process's broker and database; waits for its "ready" line."""
     process = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "welfare_portal",
-            "worker",
-            "--pool=prefork",
-            f"--concurrency={concurrency}",
-            "-Q",
-            "celery",
-            "--without-heartbeat",
-            "--without-mingle",
-            "--without-gossip",
-            "-l",
-            "info",
-            "-n",
-            f"bench-{os.getpid()}@%h",
-        ],  # fmt: skip
+        worker_command(f"bench-{os.getpid()}", concurrency=concurrency),
         cwd=ROOT,
         env={**os.environ, "PYTHONUNBUFFERED": "1", **environment},
         stdout=log.open("wb"),

@@ -19,8 +19,9 @@ Broker
     was killed.
 
 Worker
-    ``python -m celery -A welfare_portal worker --pool=prefork --concurrency=1 -Q celery
-    --without-heartbeat --without-mingle --without-gossip -l info`` (``python`` being the
+    ``bench/harness.py``'s ``worker_command``: ``python -m celery -A welfare_portal worker
+    --pool=prefork --concurrency=1 -Q celery --without-heartbeat --without-mingle
+    --without-gossip -l info`` (a test may ask for more pool processes; ``python`` being the
     interpreter running pytest, i.e. .venv/bin/python: the same program as .venv/bin/celery),
     run from the project root in a session (process group) of its own, so that the main
     process and its pool process can be killed together. Each start waits for the worker's
@@ -50,7 +51,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -66,6 +66,7 @@ from django.conf import settings
 from django.db import connection
 from kombu.utils.url import maybe_sanitize_url
 
+from bench.harness import worker_command
 from tests.referrals.conftest import form_data
 
 INTEGRATION_DIR = Path(__file__).resolve().parent
@@ -79,25 +80,6 @@ UNREACHABLE_BROKER = "redis://127.0.0.1:1/0"
 SESSION_LOCK = "tests.integration:session"
 SESSION_LOCK_TTL = 120
 SESSION_LOCK_WAIT = 600
-WORKER_COMMAND = [
-    sys.executable,
-    "-m",
-    "celery",
-    "-A",
-    "welfare_portal",
-    "worker",
-    "--pool=prefork",
-    "--concurrency=1",
-    "-Q",
-    QUEUE,
-    "--without-heartbeat",
-    "--without-mingle",
-    "--without-gossip",
-    "-l",
-    "info",
-    "-n",
-    f"integration-{os.getpid()}@%h",
-]
 READY = re.compile(r"@\S+ ready\.")
 
 
@@ -367,10 +349,7 @@ class CeleryWorker:
 
     def __init__(self, *, env: dict[str, str], log_dir: Path, broker: Broker, concurrency: int = 1):
         self.env = env
-        self.command = [
-            f"--concurrency={concurrency}" if part == "--concurrency=1" else part
-            for part in WORKER_COMMAND
-        ]
+        self.command = worker_command(f"integration-{os.getpid()}", concurrency=concurrency)
         self.log_dir = log_dir
         self.broker = broker
         self.process: subprocess.Popen | None = None
