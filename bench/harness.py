@@ -132,13 +132,14 @@ def start_gunicorn(*, workers: int = 3, threads: int = 4, log: Path | None = Non
     return process, f"http://127.0.0.1:{port}"
 
 
-def worker_command(name: str, *, concurrency: int) -> list[str]:
+def worker_command(name: str, *, concurrency: int, queues: str = "celery,deliveries") -> list[str]:
     """``celery worker`` as the benches and tests/integration run it: this interpreter,
-    prefork, the default queue, none of the cluster chatter (heartbeats, mingle, gossip) a
-    lone worker does not need, named ``name@host``."""
+    prefork, both queues (routing and notifying; e-mails and webhooks) unless told, none of
+    the cluster chatter (heartbeats, mingle, gossip) a lone worker does not need, named
+    ``name@host``."""
     return [
         sys.executable, "-m", "celery", "-A", "welfare_portal", "worker", "--pool=prefork",
-        f"--concurrency={concurrency}", "-Q", "celery", "--without-heartbeat",
+        f"--concurrency={concurrency}", "-Q", queues, "--without-heartbeat",
         "--without-mingle", "--without-gossip", "-l", "info", "-n", f"{name}@%h",
     ]  # fmt: skip
 

@@ -6,6 +6,8 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from referrals.audit import log_personal_data_access
+from referrals.deliveries import deliveries_send_again
 from referrals.models import (
     AccessLog,
     ApiIntake,
@@ -21,7 +23,6 @@ from referrals.models import (
     WebhookEndpoint,
 )
 from referrals.selectors import referrals_visible_to
-from referrals.services import deliveries_send_again, log_personal_data_access
 
 
 class ReadOnlyAdminMixin:

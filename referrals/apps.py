@@ -5,3 +5,9 @@ from django.utils.translation import gettext_lazy as _
 class ReferralsConfig(AppConfig):
     name = "referrals"
     verbose_name = _("Referrals")
+
+    def ready(self) -> None:
+        # Register the Celery tasks in every process, not only in workers (Celery imports
+        # task modules lazily there): the web process publishes outbox messages to
+        # ``referrals.tasks.run_outbox_message`` by name (referrals/outbox.py).
+        from referrals import tasks  # noqa: F401

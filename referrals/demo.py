@@ -237,6 +237,7 @@ def _next_ids(size: int) -> int:
     return last + 1
 
 
+# long: one synthetic referral per loop, every field chosen in one place.
 def _generate_chunk(size: int, directory: Directory, rng: random.Random):
     now = timezone.now()
     plans = sorted(

@@ -28,7 +28,10 @@ from django.utils.translation import gettext_lazy as _
 from phonenumber_field.phonenumber import to_python as to_phone_number
 
 from accounts.models import User
-from referrals import identity
+from referrals import identity, outbox
+from referrals.audit import log_personal_data_access_many
+from referrals.errors import IllegalTransition, NotPermitted, ReferralError, stale_version
+from referrals.lifecycle import Actor, actor_roles
 from referrals.models import (
     CLOSED_STATUSES,
     OPEN_STATUSES,
@@ -40,21 +43,8 @@ from referrals.models import (
     ReferralEvent,
     Status,
 )
-from referrals.services import (
-    Actor,
-    Conflict,
-    IllegalTransition,
-    NotPermitted,
-    ReferralError,
-    _notify,
-    _office_officers,
-    _record,
-    _unit_staff,
-    actor_roles,
-    enqueue,
-    log_personal_data_access_many,
-    referral_cancel,
-)
+from referrals.notifications import notify, office_officers, unit_staff
+from referrals.services import record_change, referral_cancel
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +82,7 @@ def _person_match(referral: Referral) -> Q | None:
     return match or None
 
 
+# long: one transaction over the person's referrals; issue 14 reworks who it reaches.
 def referral_withdraw_consent(
     *,
     referral_id: int,
@@ -139,7 +130,7 @@ def referral_withdraw_consent(
                 outcome = Outcome.CANCELLED
             elif target.is_open:
                 outcome = Outcome.FLAGGED
-            event = _record(
+            event = record_change(
                 target,
                 actor=actor if target is referral else None,
                 to_status=target.status,
@@ -163,20 +154,14 @@ def referral_withdraw_consent(
             elif outcome == Outcome.FLAGGED:
                 flagged.append(target.reference)
             if target.is_open or outcome == Outcome.CANCELLED:
-                enqueue("notify_consent_withdrawn", event.pk)
+                outbox.enqueue(notify_consent_withdrawn, event_id=event.pk)
     referral.refresh_from_db()
     return ConsentWithdrawal(referral=referral, cancelled=tuple(cancelled), flagged=tuple(flagged))
 
 
 def _check_withdrawal(referral: Referral, *, actor: User, expected_version: int | None) -> None:
     if expected_version is not None and referral.version != expected_version:
-        raise Conflict(
-            _(
-                "Someone else changed this referral while you were looking at it; it is "
-                "now “%(status)s”. Nothing was changed: check the page and try again."
-            )
-            % {"status": referral.get_status_display()}
-        )
+        raise stale_version(referral.get_status_display())
     if not actor_roles(user=actor, referral=referral) & WITHDRAWAL_RECORDERS:
         raise NotPermitted(_("You may not do this to this referral."))
     if referral.status == Status.DRAFT or referral.anonymised_at is not None:
@@ -185,18 +170,19 @@ def _check_withdrawal(referral: Referral, *, actor: User, expected_version: int 
         raise IllegalTransition(_("The withdrawal of consent is already recorded."))
 
 
+@outbox.job()
 def notify_consent_withdrawn(*, event_id: int) -> list[Notification]:
     """Tell the referral's unit staff and its district office that the person withdrew
     consent (not the person who recorded it). Safe to repeat."""
     event = ReferralEvent.objects.select_related("referral__district").get(pk=event_id)
     if event.kind != ReferralEvent.Kind.CONSENT:
         return []
-    recipients = list(_office_officers(event.referral.district.welfare_office_id))
+    recipients = list(office_officers(event.referral.district.welfare_office_id))
     if event.unit_id:
-        recipients += [u for u in _unit_staff(event.unit_id) if u not in recipients]
+        recipients += [u for u in unit_staff(event.unit_id) if u not in recipients]
     recorder = event.actor_id or event.referral.consent_withdrawal_recorded_by_id
     recipients = [user for user in recipients if user.pk != recorder]
-    return _notify(event, recipients, Notification.Kind.CONSENT)
+    return notify(event, recipients, Notification.Kind.CONSENT)
 
 
 # --- Retention -------------------------------------------------------------------------------
@@ -307,7 +293,7 @@ def _anonymise(ids: list[int], *, now: datetime) -> tuple[int, int]:
         Q(from_referral_id__in=ids) | Q(to_referral_id__in=ids)
     ).delete()
     # Notifications and deliveries hold no personal data (reference, risk level, a link),
-    # by design (services._render_email, services.webhook_payload): nothing to clear there.
+    # by design (notifications.render_email, deliveries.webhook_payload): nothing to clear there.
     return referrals, events
 
 
@@ -341,6 +327,7 @@ def access_request_referrals(*, id_hash: str = "", name: str = "", phone: str = 
     )
 
 
+# long: the package is assembled and logged in one place, section by section.
 def access_request_export(
     *,
     requester: User,
@@ -418,6 +405,7 @@ def _person_label(user: User | None) -> str:
     return f"{full_name} ({user.get_username()})" if full_name else user.get_username()
 
 
+# long: one referral as the data subject receives it, field by field.
 def _referral_package(referral: Referral) -> dict:
     return {
         "reference": referral.reference,

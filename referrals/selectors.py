@@ -5,14 +5,14 @@ outside it is a 404 for that user.
 """
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Membership, User
-from referrals.models import Referral, ReferralEvent, Status
+from referrals.models import SERVING_STATUSES, Referral, ReferralEvent, Status
 from services.models import ServiceUnit
 
 
@@ -155,8 +155,6 @@ def referrer_teams(*, user: User) -> QuerySet[ServiceUnit]:
 
 # --- Routing inputs ----------------------------------------------------------------------
 
-SERVING_STATUSES = (Status.ASSIGNED, Status.ACCEPTED, Status.IN_PROGRESS, Status.ON_HOLD)
-
 
 def units_serving_household(referral: Referral) -> list[tuple[int, str]]:
     """(unit id, reference) of other open referrals for the same identity number or the
@@ -190,6 +188,7 @@ def units_released_by(referral: Referral) -> set[int]:
     return released
 
 
+# long: every input of the routing decision read in one pass, query by query.
 def routing_inputs(referral: Referral):
     """What ``routing.decide`` needs for ``referral``, read in a fixed number of queries."""
     from referrals import routing
@@ -318,3 +317,26 @@ def routing_choices(
 
 # Unit types that file referrals or coordinate rather than take cases.
 NOT_ROUTABLE_TYPES = ("CARE_TEAM", "DSWO", "CARER_HOTLINE")
+
+
+# --- Work the sweeps pick up -------------------------------------------------------------
+
+
+def referrals_to_reroute(*, older_than_seconds: int) -> list[int]:
+    """Submitted (or declined) referrals nobody has routed for a while."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    return list(
+        Referral.objects.filter(
+            Q(status=Status.SUBMITTED, submitted_at__lt=cutoff)
+            | Q(status=Status.REJECTED, updated_at__lt=cutoff)
+        ).values_list("pk", flat=True)[:1000]
+    )
+
+
+def referrals_past_due(*, now: datetime | None = None) -> list[int]:
+    now = now or timezone.now()
+    return list(
+        Referral.objects.filter(
+            status=Status.ASSIGNED, due_at__lte=now, overdue_at__isnull=True
+        ).values_list("pk", flat=True)[:1000]
+    )

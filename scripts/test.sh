@@ -42,6 +42,8 @@ fi
 echo "==> ruff"
 ruff check .
 ruff format --check .
+echo "==> layers (import-linter: imports point down, no circles; see pyproject.toml)"
+lint-imports --no-cache
 echo "==> migrations are up to date"
 env -u DATABASE_URL DEBUG=true python manage.py makemigrations --check --dry-run
 echo "==> pytest"

@@ -111,6 +111,7 @@ MENTAL_RECOVERY_CARER_PRC_DISTRICTS = [
 ]
 
 
+# long: one table of which units each district gets, read top to bottom.
 def plan_units(districts: list[District], offices: list[WelfareOffice]) -> list[UnitPlan]:
     plans: list[UnitPlan] = []
     for district in districts:
@@ -214,6 +215,7 @@ def unit_languages(plan: UnitPlan) -> list[str]:
     return [str(code) for code in languages]
 
 
+# long: the directory built in dependency order, one bulk step per table.
 @transaction.atomic
 def build_directory() -> dict[str, int]:
     """Create or refresh the demo directory; returns counts of what it holds."""

@@ -34,7 +34,7 @@ def down(*args, **kwargs):
     ],
 )
 def test_a_view_meeting_a_database_error_answers_503_with_a_page(browser, error):
-    with mock.patch("referrals.views.referrals_visible_to", side_effect=error("gone")):
+    with mock.patch("referrals.web.views.referrals_visible_to", side_effect=error("gone")):
         response = browser.get("/referrals/")
 
     assert response.status_code == 503
@@ -45,7 +45,7 @@ def test_a_view_meeting_a_database_error_answers_503_with_a_page(browser, error)
 
 
 def test_the_page_is_in_the_readers_language(browser):
-    with mock.patch("referrals.views.referrals_visible_to", side_effect=down):
+    with mock.patch("referrals.web.views.referrals_visible_to", side_effect=down):
         response = browser.get("/referrals/", HTTP_ACCEPT_LANGUAGE="zh-hant")
 
     assert response.status_code == 503
@@ -79,7 +79,7 @@ def test_the_api_answers_503_in_its_error_shape(client):
 
 
 def test_other_errors_are_still_500s(browser):
-    with mock.patch("referrals.views.referrals_visible_to", side_effect=RuntimeError("bug")):
+    with mock.patch("referrals.web.views.referrals_visible_to", side_effect=RuntimeError("bug")):
         response = browser.get("/referrals/")
 
     assert response.status_code == 500

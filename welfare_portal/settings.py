@@ -105,7 +105,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "referrals.context_processors.notifications",
+                "referrals.web.context_processors.notifications",
             ],
         },
     },
@@ -154,7 +154,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_t
 CELERY_TIMEZONE = "Asia/Hong_Kong"
 # How long Redis waits for an unacknowledged task before handing it to another worker
 # (a worker killed mid-task): longer than any task runs and than the longest retry delay
-# (``referrals.tasks.retry_countdown``, ten minutes), short enough that a lost
+# (``referrals.deliveries.retry_countdown``, ten minutes), short enough that a lost
 # notification comes back within a quarter of an hour.
 CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = env.int(
     "CELERY_VISIBILITY_TIMEOUT", default=900
@@ -169,8 +169,9 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-unrouted": {"task": "referrals.tasks.sweep_unrouted", "schedule": 60.0},
     # Assignments past their acknowledge-by time.
     "sweep-overdue": {"task": "referrals.tasks.sweep_overdue", "schedule": 300.0},
-    # E-mails still waiting (queued while the broker was down, or out of retries).
-    "sweep-deliveries": {"task": "referrals.tasks.sweep_deliveries", "schedule": 300.0},
+    # Follow-up jobs (notifications, e-mails, webhooks, routing) the broker lost or a
+    # killed worker dropped: sent again once overdue (referrals/outbox.py).
+    "sweep-outbox": {"task": "referrals.tasks.sweep_outbox", "schedule": 60.0},
     "office-digest": {
         "task": "referrals.tasks.send_office_digests",
         "schedule": crontab(hour=8, minute=0),
@@ -192,6 +193,9 @@ BUSINESS_HOURS = (
 DEFAULT_SLA_BUSINESS_DAYS = 2
 # A referral still "submitted" this long after submission is re-queued by the sweep.
 ROUTING_SWEEP_AFTER_SECONDS = env.int("ROUTING_SWEEP_AFTER_SECONDS", default=60)
+# A follow-up job not done this long after it was queued (or was due to run again) is
+# sent again by ``sweep_outbox``: the broker lost it, or the worker running it died.
+OUTBOX_SWEEP_AFTER_SECONDS = env.int("OUTBOX_SWEEP_AFTER_SECONDS", default=120)
 # E-mail retries: attempts, and the first back-off in seconds (doubling each time).
 DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=8)
 DELIVERY_RETRY_BACKOFF = env.int("DELIVERY_RETRY_BACKOFF", default=30)
@@ -255,10 +259,10 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "referrals.api.schema.ApiSchema",
-    "EXCEPTION_HANDLER": "referrals.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "welfare_portal.api.schema.ApiSchema",
+    "EXCEPTION_HANDLER": "welfare_portal.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_THROTTLE_CLASSES": ["referrals.api.throttling.PartnerRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["welfare_portal.api.throttling.PartnerRateThrottle"],
 }
 # Requests per client (or person) and period, e.g. "600/min".
 API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="600/min")

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from oauth2_provider import views as oauth2_views
 
 from accounts.views import home
+from referrals.web import urls as web
 from welfare_portal.health import healthz
 
 urlpatterns = [
@@ -15,12 +16,12 @@ urlpatterns = [
     path("account/", include("accounts.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("directory/", include("services.urls")),
-    path("referrals/", include("referrals.urls")),
-    path("notifications/", include("referrals.notification_urls")),
-    path("dashboard/", include("referrals.dashboard_urls")),
-    path("queue/", include("referrals.queue_urls")),
-    path("inbox/", include("referrals.inbox_urls")),
-    path("privacy/", include("referrals.privacy_urls")),
+    path("referrals/", include((web.referral_patterns, "referrals"))),
+    path("notifications/", include((web.notification_patterns, "notifications"))),
+    path("dashboard/", include((web.dashboard_patterns, "dashboard"))),
+    path("queue/", include((web.queue_patterns, "queue"))),
+    path("inbox/", include((web.inbox_patterns, "inbox"))),
+    path("privacy/", include((web.privacy_patterns, "privacy"))),
     path("admin/", admin.site.urls),
     # OAuth2 for partner systems: client credentials only, so only the token endpoints.
     path("o/token/", oauth2_views.TokenView.as_view(), name="oauth2_token"),

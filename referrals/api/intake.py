@@ -20,9 +20,9 @@ from rest_framework import exceptions
 
 from accounts.models import PartnerClient
 from referrals.api.serializers import ReferralIn
-from referrals.forms import ReferralForm
 from referrals.models import ApiIntake, Referral
-from referrals.services import referral_submit
+from referrals.submission import referral_submit
+from referrals.web.forms import ReferralForm
 from services.models import ServiceUnit
 
 # Printable ASCII without spaces at the ends, as the IETF Idempotency-Key draft suggests

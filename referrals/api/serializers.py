@@ -14,14 +14,6 @@ from referrals.models import Referral, ReferralEvent, RiskFactor, WebhookEndpoin
 from services.models import NeedCategory
 
 
-class ErrorOut(serializers.Serializer):
-    """Every error: a stable code, a message in the caller's language, per-field messages."""
-
-    error = serializers.CharField()
-    message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
-
-
 class UnitRef(serializers.Serializer):
     code = serializers.CharField()
     name_en = serializers.CharField()

@@ -13,10 +13,8 @@ from rest_framework.reverse import reverse
 from referrals.api.filters import ReferralFilter
 from referrals.api.intake import IntakeNotAllowed, file_referral, idempotency_key
 from referrals.api.pagination import SyncPagination
-from referrals.api.permissions import PartnerScope, partner_of
 from referrals.api.serializers import (
     DeclineIn,
-    ErrorOut,
     ReferralDetailOut,
     ReferralIn,
     ReferralSummaryOut,
@@ -26,6 +24,8 @@ from referrals.api.serializers import (
     WebhookEndpointIn,
     WebhookEndpointOut,
 )
+from referrals.audit import log_personal_data_access, log_personal_data_access_many
+from referrals.errors import Conflict, NotPermitted, ReferralError
 from referrals.models import (
     AccessLog,
     Referral,
@@ -34,16 +34,9 @@ from referrals.models import (
     WebhookEndpoint,
 )
 from referrals.selectors import referrals_visible_to, referrals_visible_to_partner
-from referrals.services import (
-    ACTION_SERVICES,
-    Conflict,
-    NotPermitted,
-    ReferralError,
-    log_personal_data_access,
-    log_personal_data_access_many,
-    referral_accept,
-    referral_decline,
-)
+from referrals.services import ACTION_SERVICES, referral_accept, referral_decline
+from welfare_portal.api.permissions import PartnerScope, partner_of
+from welfare_portal.api.serializers import ErrorOut
 
 
 def api_referrals(request) -> QuerySet[Referral]:

@@ -7,10 +7,10 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
 from districts.models import District
-from referrals.api.permissions import PartnerScope
 from services.filters import DirectoryFilter
 from services.models import Organisation, ServiceUnit
 from services.selectors import directory_units
+from welfare_portal.api.permissions import PartnerScope
 
 
 class DistrictOut(serializers.ModelSerializer):

@@ -25,7 +25,7 @@ from tests.fuzz.strategies import (
     json_values,
     unicode_text,
 )
-from tests.referrals.test_api_intake import body
+from tests.referrals.api.test_intake import body
 
 pytestmark = pytest.mark.django_db
 

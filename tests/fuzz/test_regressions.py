@@ -5,8 +5,8 @@ from django.urls import reverse
 
 from tests.fuzz.conftest import snapshot
 from tests.fuzz.test_api_input import assert_error_shape, post_json
+from tests.referrals.api.test_intake import body
 from tests.referrals.conftest import form_data
-from tests.referrals.test_api_intake import body
 
 pytestmark = pytest.mark.django_db
 

@@ -19,8 +19,8 @@ from referrals.dashboard import (
     dashboard_figures,
     period_starts,
 )
-from referrals.dashboard_views import COLUMNS
 from referrals.models import ReferralEvent, Status
+from referrals.web.dashboard_views import COLUMNS
 from services.models import NeedCategory
 from tests import factories
 

@@ -5,9 +5,9 @@ import threading
 import pytest
 from django.db import connection, transaction
 
-from referrals import services
+from referrals import assignment, errors, services
+from referrals.lifecycle import TRANSITIONS, Actor
 from referrals.models import Referral, ReferralEvent, Status
-from referrals.services import TRANSITIONS, Actor
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -66,7 +66,7 @@ def act(action, referral, actor, **kwargs):
     if action == "assign":
         unit = kwargs.pop("unit", None) or factories.ServiceUnitFactory(district=referral.district)
         kwargs.pop("outcome")
-        return services.referral_assign(referral_id=referral.pk, actor=actor, unit=unit, **kwargs)
+        return assignment.referral_assign(referral_id=referral.pk, actor=actor, unit=unit, **kwargs)
     return services.ACTION_SERVICES[action](referral_id=referral.pk, actor=actor, **kwargs)
 
 
@@ -102,7 +102,7 @@ def test_every_other_transition_is_refused_and_changes_nothing(
 ):
     referral = referral_in(status)
     actor = capable_actor(action, request)
-    with pytest.raises(services.IllegalTransition) as refused:
+    with pytest.raises(errors.IllegalTransition) as refused:
         act(action, referral, actor)
     assert str(Status(status).label) in str(refused.value.message)
     assert Referral.objects.get(pk=referral.pk).status == status
@@ -113,7 +113,7 @@ def test_every_other_transition_is_refused_and_changes_nothing(
 def test_people_without_the_role_may_not_make_the_transition(action, persona, referral_in, request):
     source = TRANSITIONS[action].sources[0]
     referral = referral_in(source)
-    with pytest.raises(services.NotPermitted):
+    with pytest.raises(errors.NotPermitted):
         act(action, referral, request.getfixturevalue(persona))
     assert Referral.objects.get(pk=referral.pk).status == source
     assert not ReferralEvent.objects.exists()
@@ -123,7 +123,7 @@ def test_an_inactive_user_may_do_nothing(referral_in, unit_worker):
     referral = referral_in(Status.ASSIGNED)
     unit_worker.is_active = False
     unit_worker.save()
-    with pytest.raises(services.NotPermitted):
+    with pytest.raises(errors.NotPermitted):
         services.referral_accept(referral_id=referral.pk, actor=unit_worker)
 
 
@@ -135,14 +135,14 @@ def test_a_reason_is_required_where_fhir_requires_status_reason(
     assert action in {"reject", "hold", "fail", "cancel", "mark_entered_in_error"}
     source = TRANSITIONS[action].sources[0]
     referral = referral_in(source)
-    with pytest.raises(services.ReasonRequired):
+    with pytest.raises(errors.ReasonRequired):
         act(action, referral, capable_actor(action, request), reason=reason)
     assert Referral.objects.get(pk=referral.pk).status == source
 
 
 def test_completing_needs_an_outcome_for_the_referrer(referral_in, unit_worker):
     referral = referral_in(Status.IN_PROGRESS)
-    with pytest.raises(services.ReasonRequired):
+    with pytest.raises(errors.ReasonRequired):
         services.referral_complete(referral_id=referral.pk, actor=unit_worker, outcome=" ")
     done = services.referral_complete(
         referral_id=referral.pk, actor=unit_worker, outcome="Meals delivered daily."
@@ -159,7 +159,7 @@ def test_rejected_referral_can_go_to_triage_which_clears_the_unit(referral_in, d
 
 def test_assign_records_the_unit_on_the_event(referral_in, other_unit):
     referral = referral_in(Status.TRIAGE)
-    services.referral_assign(
+    assignment.referral_assign(
         referral_id=referral.pk, actor=None, unit=other_unit, reason="speaks Urdu"
     )
     event = ReferralEvent.objects.get(referral=referral)
@@ -171,7 +171,7 @@ def test_a_stale_version_is_a_conflict_and_changes_nothing(referral_in, unit_wor
     referral = referral_in(Status.ASSIGNED)
     seen = referral.version
     services.referral_accept(referral_id=referral.pk, actor=unit_worker, expected_version=seen)
-    with pytest.raises(services.Conflict) as conflict:
+    with pytest.raises(errors.Conflict) as conflict:
         services.referral_decline(
             referral_id=referral.pk, actor=unit_worker, reason="full", expected_version=seen
         )
@@ -213,7 +213,7 @@ def test_concurrent_transitions_one_wins_the_other_gets_a_conflict(
                 expected_version=seen,
             )
             outcomes["reject"] = "ok"
-        except services.Conflict:
+        except errors.Conflict:
             outcomes["reject"] = "conflict"
         finally:
             connection.close()

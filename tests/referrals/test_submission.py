@@ -12,7 +12,7 @@ from django.utils import timezone
 from referrals import identity
 from referrals.models import ReferenceSequence, Referral
 from referrals.selectors import possible_duplicates
-from referrals.services import referral_submit
+from referrals.submission import referral_submit
 from services.models import NeedCategory
 from tests import factories
 

@@ -8,8 +8,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from referrals.deliveries import delivery_send
 from referrals.models import Delivery, ReferralEvent, WebhookEndpoint
-from referrals.services import delivery_send, notify_assignment, referral_route
+from referrals.notifications import notify_assignment
+from referrals.services import referral_route
 from services.models import NeedCategory
 from tests import factories
 from tests.referrals.partners import bearer, partner_client, token_for

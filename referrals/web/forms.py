@@ -12,7 +12,7 @@ from phonenumber_field.formfields import PhoneNumberField
 from districts.models import District, SubDistrict
 from referrals import identity
 from referrals.models import ConsentBasis, Referral, RiskFactor
-from referrals.services import UNCHANGED
+from referrals.submission import UNCHANGED
 from services.models import NeedCategory
 
 # The form's sections, in the order of the paper form; the page renders them as cards.

@@ -12,7 +12,7 @@ from django.core.management import call_command
 
 from referrals.models import Referral, Status
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[3] / "README.md"
 
 
 def guide_script() -> str:

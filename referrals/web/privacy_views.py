@@ -16,10 +16,10 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from referrals import privacy
+from referrals.errors import NotPermitted, ReferralError
 from referrals.models import Referral
-from referrals.privacy_forms import AccessRequestForm, ConsentWithdrawalForm
 from referrals.selectors import referrals_visible_to
-from referrals.services import NotPermitted, ReferralError
+from referrals.web.privacy_forms import AccessRequestForm, ConsentWithdrawalForm
 
 
 @require_GET

@@ -3,7 +3,7 @@ the one error shape (``ErrorOut``), so a client (and schemathesis) can rely on i
 
 from drf_spectacular.openapi import AutoSchema
 
-from referrals.api.serializers import ErrorOut
+from welfare_portal.api.serializers import ErrorOut
 
 ALWAYS = (401, 403, 429)  # no or a bad token, a token without the scope, the rate limit
 

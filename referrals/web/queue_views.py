@@ -12,6 +12,10 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from referrals.assignment import referral_assign, referral_escalate
+from referrals.audit import log_personal_data_access_many
+from referrals.errors import ReferralError
+from referrals.lifecycle import TRANSITIONS, Actor
 from referrals.models import AccessLog, Referral
 from referrals.queues import (
     INBOX_TABS,
@@ -24,15 +28,7 @@ from referrals.queues import (
     unit_for_reassignment,
     units_for_reassignment,
 )
-from referrals.services import (
-    TRANSITIONS,
-    Actor,
-    ReferralError,
-    log_personal_data_access_many,
-    referral_assign,
-    referral_cancel,
-    referral_escalate,
-)
+from referrals.services import referral_cancel
 
 ROW_RELATIONS = ("district", "sub_district", "assigned_unit", "referring_team")
 

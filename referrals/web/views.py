@@ -17,8 +17,12 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
 from referrals import identity
-from referrals.forms import ReferralForm
+from referrals.assignment import referral_assign, referral_escalate
+from referrals.audit import log_personal_data_access, log_personal_data_access_many
+from referrals.errors import NotPermitted, ReferralError
+from referrals.lifecycle import ESCALATABLE, TRANSITIONS, Actor, actor_roles, available_transitions
 from referrals.models import AccessLog, Notification, Referral, RiskLevel, Status
+from referrals.notifications import notification_mark_read
 from referrals.routing import reasons_from_json
 from referrals.selectors import (
     duplicate_hints,
@@ -30,24 +34,9 @@ from referrals.selectors import (
     routing_choices,
     routing_decision_for,
 )
-from referrals.services import (
-    ACTION_SERVICES,
-    ESCALATABLE,
-    TRANSITIONS,
-    UNCHANGED,
-    Actor,
-    NotPermitted,
-    ReferralError,
-    actor_roles,
-    available_transitions,
-    log_personal_data_access,
-    log_personal_data_access_many,
-    notification_mark_read,
-    referral_assign,
-    referral_escalate,
-    referral_save_draft,
-    referral_submit,
-)
+from referrals.services import ACTION_SERVICES
+from referrals.submission import UNCHANGED, referral_save_draft, referral_submit
+from referrals.web.forms import ReferralForm
 
 REFERRALS_PER_PAGE = 25
 

@@ -3,7 +3,7 @@
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 
-from referrals.api.permissions import partner_of
+from welfare_portal.api.permissions import partner_of
 
 
 class PartnerRateThrottle(SimpleRateThrottle):

@@ -8,8 +8,8 @@ import pytest
 
 from referrals.models import AccessLog, Referral, Status
 from tests import factories
+from tests.referrals.api.test_intake import body
 from tests.referrals.partners import bearer, partner_client, token_for
-from tests.referrals.test_api_intake import body
 from tests.referrals.test_webhooks import PartnerEndpoint, verify
 
 pytestmark = pytest.mark.django_db

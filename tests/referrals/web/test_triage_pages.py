@@ -5,7 +5,8 @@ from django.urls import reverse
 from django.utils import translation
 
 from referrals.models import Notification, Referral, ReferralEvent, Status
-from referrals.services import notify_assignment, referral_route
+from referrals.notifications import notify_assignment
+from referrals.services import referral_route
 from services.models import NeedCategory
 from tests import factories
 

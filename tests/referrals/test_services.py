@@ -11,7 +11,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from accounts.models import Membership
-from referrals import services, sla, tasks
+from referrals import assignment, errors, selectors, services, sla, submission, tasks
 from referrals.models import (
     CLOSED_STATUSES,
     Notification,
@@ -44,7 +44,7 @@ def submit(referrer, team, sub_district, *, needs, **overrides):
         "consent_given_at": timezone.now(),
         **overrides,
     }
-    referral, created = services.referral_submit(
+    referral, created = submission.referral_submit(
         referrer=referrer,
         team=team,
         token=uuid.uuid4(),
@@ -399,7 +399,9 @@ def test_officer_assigns_to_the_suggested_unit_without_a_reason(
     triage_referral, ifsc_unit, other_unit, district_officer
 ):
     before = timezone.now()
-    services.referral_assign(referral_id=triage_referral.pk, actor=district_officer, unit=ifsc_unit)
+    assignment.referral_assign(
+        referral_id=triage_referral.pk, actor=district_officer, unit=ifsc_unit
+    )
     after = timezone.now()
 
     referral = Referral.objects.get(pk=triage_referral.pk)
@@ -421,8 +423,8 @@ def test_another_unit_than_the_suggested_one_needs_a_reason(
     triage_referral, ifsc_unit, other_unit, district_officer
 ):
     for reason in ["", "   "]:
-        with pytest.raises(services.ReasonRequired):
-            services.referral_assign(
+        with pytest.raises(errors.ReasonRequired):
+            assignment.referral_assign(
                 referral_id=triage_referral.pk,
                 actor=district_officer,
                 unit=other_unit,
@@ -442,7 +444,7 @@ def test_overriding_with_a_reason_assigns_and_says_so(
     triage_referral, ifsc_unit, other_unit, district_officer, settings
 ):
     before = timezone.now()
-    services.referral_assign(
+    assignment.referral_assign(
         referral_id=triage_referral.pk,
         actor=district_officer,
         unit=other_unit,
@@ -470,20 +472,20 @@ def test_overriding_with_a_reason_assigns_and_says_so(
 def test_reassigning_moves_the_load_and_always_needs_a_reason(
     triage_referral, ifsc_unit, other_unit, district_officer
 ):
-    services.referral_assign(
+    assignment.referral_assign(
         referral_id=triage_referral.pk, actor=district_officer, unit=other_unit, reason="Urdu"
     )
-    with pytest.raises(services.ReasonRequired):  # even to the suggested unit
-        services.referral_assign(
+    with pytest.raises(errors.ReasonRequired):  # even to the suggested unit
+        assignment.referral_assign(
             referral_id=triage_referral.pk, actor=district_officer, unit=ifsc_unit
         )
-    with pytest.raises(services.ReferralError):
-        services.referral_assign(
+    with pytest.raises(errors.ReferralError):
+        assignment.referral_assign(
             referral_id=triage_referral.pk, actor=district_officer, unit=other_unit, reason="x"
         )
     assert load_of(other_unit) == other_unit.current_load + 1
 
-    services.referral_assign(
+    assignment.referral_assign(
         referral_id=triage_referral.pk,
         actor=district_officer,
         unit=ifsc_unit,
@@ -499,8 +501,8 @@ def test_reassigning_moves_the_load_and_always_needs_a_reason(
 
 def test_an_inactive_unit_is_refused(triage_referral, ifsc_unit, district_officer):
     ServiceUnit.objects.filter(pk=ifsc_unit.pk).update(is_active=False)
-    with pytest.raises(services.ReferralError) as refused:
-        services.referral_assign(
+    with pytest.raises(errors.ReferralError) as refused:
+        assignment.referral_assign(
             referral_id=triage_referral.pk,
             actor=district_officer,
             unit=ifsc_unit,
@@ -516,8 +518,8 @@ def test_an_inactive_unit_is_refused(triage_referral, ifsc_unit, district_office
     "persona", ["other_district_officer", "unit_worker", "other_unit_worker", "referrer"]
 )
 def test_only_the_district_office_may_assign(persona, triage_referral, ifsc_unit, request):
-    with pytest.raises(services.NotPermitted):
-        services.referral_assign(
+    with pytest.raises(errors.NotPermitted):
+        assignment.referral_assign(
             referral_id=triage_referral.pk,
             actor=request.getfixturevalue(persona),
             unit=ifsc_unit,
@@ -531,8 +533,8 @@ def test_only_the_district_office_may_assign(persona, triage_referral, ifsc_unit
 def test_assign_with_a_stale_version_is_a_conflict(triage_referral, ifsc_unit, district_officer):
     seen = triage_referral.version
     Referral.objects.filter(pk=triage_referral.pk).update(version=seen + 1)
-    with pytest.raises(services.Conflict):
-        services.referral_assign(
+    with pytest.raises(errors.Conflict):
+        assignment.referral_assign(
             referral_id=triage_referral.pk,
             actor=district_officer,
             unit=ifsc_unit,
@@ -540,7 +542,7 @@ def test_assign_with_a_stale_version_is_a_conflict(triage_referral, ifsc_unit, d
         )
     assert Referral.objects.get(pk=triage_referral.pk).status == Status.TRIAGE
     assert not ReferralEvent.objects.exists()
-    services.referral_assign(
+    assignment.referral_assign(
         referral_id=triage_referral.pk,
         actor=district_officer,
         unit=ifsc_unit,
@@ -566,7 +568,7 @@ def test_the_office_escalates_with_a_reason_and_is_told(
     django_capture_on_commit_callbacks,
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        services.referral_escalate(
+        assignment.referral_escalate(
             referral_id=assigned.pk, actor=district_officer, reason=" Police involved. "
         )
     referral = Referral.objects.get(pk=assigned.pk)
@@ -582,17 +584,17 @@ def test_the_office_escalates_with_a_reason_and_is_told(
 
 @pytest.mark.parametrize("reason", ["", "  "])
 def test_escalating_needs_a_reason(reason, assigned, district_officer):
-    with pytest.raises(services.ReasonRequired):
-        services.referral_escalate(referral_id=assigned.pk, actor=district_officer, reason=reason)
+    with pytest.raises(errors.ReasonRequired):
+        assignment.referral_escalate(referral_id=assigned.pk, actor=district_officer, reason=reason)
     assert Referral.objects.get(pk=assigned.pk).escalated_at is None
     assert not ReferralEvent.objects.exists()
 
 
 def test_a_referral_is_escalated_once(assigned, district_officer, admin_user):
-    services.referral_escalate(referral_id=assigned.pk, actor=district_officer, reason="urgent")
+    assignment.referral_escalate(referral_id=assigned.pk, actor=district_officer, reason="urgent")
     first = Referral.objects.get(pk=assigned.pk).escalated_at
-    with pytest.raises(services.IllegalTransition):
-        services.referral_escalate(referral_id=assigned.pk, actor=admin_user, reason="again")
+    with pytest.raises(errors.IllegalTransition):
+        assignment.referral_escalate(referral_id=assigned.pk, actor=admin_user, reason="again")
     assert Referral.objects.get(pk=assigned.pk).escalated_at == first
     assert ReferralEvent.objects.filter(kind="escalation").count() == 1
 
@@ -601,8 +603,8 @@ def test_a_referral_is_escalated_once(assigned, district_officer, admin_user):
     "persona", ["other_district_officer", "unit_worker", "unit_supervisor", "referrer"]
 )
 def test_only_the_office_may_escalate(persona, assigned, request):
-    with pytest.raises(services.NotPermitted):
-        services.referral_escalate(
+    with pytest.raises(errors.NotPermitted):
+        assignment.referral_escalate(
             referral_id=assigned.pk, actor=request.getfixturevalue(persona), reason="urgent"
         )
     assert Referral.objects.get(pk=assigned.pk).escalated_at is None
@@ -614,15 +616,15 @@ def test_a_closed_referral_cannot_be_escalated(
     status, referrer, caring_team, ssp_area, district_officer
 ):
     referral = make_referral(referrer, caring_team, ssp_area, status=status)
-    with pytest.raises(services.IllegalTransition):
-        services.referral_escalate(referral_id=referral.pk, actor=district_officer, reason="x")
+    with pytest.raises(errors.IllegalTransition):
+        assignment.referral_escalate(referral_id=referral.pk, actor=district_officer, reason="x")
     assert Referral.objects.get(pk=referral.pk).escalated_at is None
     assert not ReferralEvent.objects.exists()
 
 
 def test_escalate_with_a_stale_version_is_a_conflict(assigned, district_officer):
-    with pytest.raises(services.Conflict):
-        services.referral_escalate(
+    with pytest.raises(errors.Conflict):
+        assignment.referral_escalate(
             referral_id=assigned.pk,
             actor=district_officer,
             reason="urgent",
@@ -642,7 +644,7 @@ def routed(referrer, caring_team, ssp_area, needs=("child_family",)):
 def test_not_yet_due_is_left_alone(referrer, caring_team, ssp_area, ifsc_unit):
     referral = routed(referrer, caring_team, ssp_area)
     for now in [referral.due_at - timedelta(seconds=1), None]:
-        services.referral_mark_overdue(referral_id=referral.pk, now=now)
+        assignment.referral_mark_overdue(referral_id=referral.pk, now=now)
     after = Referral.objects.get(pk=referral.pk)
     assert (after.status, after.assigned_unit, after.overdue_at) == (
         Status.ASSIGNED,
@@ -673,7 +675,7 @@ def test_overdue_with_a_reroute_rule_goes_to_the_next_unit_and_tells_supervisor_
     now = due_at + timedelta(seconds=1)
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.referral_mark_overdue(referral_id=referral.pk, now=now)
+        assignment.referral_mark_overdue(referral_id=referral.pk, now=now)
 
     after = Referral.objects.get(pk=referral.pk)
     assert (after.status, after.assigned_unit) == (Status.ASSIGNED, second_ifsc)
@@ -706,8 +708,8 @@ def test_overdue_with_no_other_unit_goes_to_triage_once(
     referral = routed(referrer, caring_team, ssp_area)
     now = referral.due_at + timedelta(minutes=1)
     with django_capture_on_commit_callbacks(execute=True):
-        services.referral_mark_overdue(referral_id=referral.pk, now=now)
-        services.referral_mark_overdue(referral_id=referral.pk, now=now)
+        assignment.referral_mark_overdue(referral_id=referral.pk, now=now)
+        assignment.referral_mark_overdue(referral_id=referral.pk, now=now)
 
     after = Referral.objects.get(pk=referral.pk)
     assert after.status == Status.TRIAGE
@@ -742,11 +744,11 @@ def test_overdue_with_an_escalate_rule_stays_with_the_unit_and_is_escalated_once
     now = referral.due_at + timedelta(seconds=1)
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.referral_mark_overdue(referral_id=referral.pk, now=now)
+        assignment.referral_mark_overdue(referral_id=referral.pk, now=now)
     after = Referral.objects.get(pk=referral.pk)
     events = ReferralEvent.objects.count()
     with django_capture_on_commit_callbacks(execute=True):
-        services.referral_mark_overdue(referral_id=referral.pk, now=now + timedelta(days=3))
+        assignment.referral_mark_overdue(referral_id=referral.pk, now=now + timedelta(days=3))
 
     again = Referral.objects.get(pk=referral.pk)
     assert (again.status, again.assigned_unit) == (Status.ASSIGNED, other_unit)
@@ -769,7 +771,7 @@ def test_overdue_child_protection_is_not_escalated_a_second_time(
     referral = routed(referrer, caring_team, ssp_area, needs=["child_protection"])
     escalated_at = referral.escalated_at
     assert escalated_at is not None
-    services.referral_mark_overdue(
+    assignment.referral_mark_overdue(
         referral_id=referral.pk, now=referral.due_at + timedelta(seconds=1)
     )
     after = Referral.objects.get(pk=referral.pk)
@@ -789,7 +791,7 @@ def test_only_an_assignment_can_be_overdue(status, referrer, caring_team, ssp_ar
         assigned_unit=ifsc_unit,
         due_at=timezone.now() - timedelta(days=1),
     )
-    services.referral_mark_overdue(referral_id=referral.pk)
+    assignment.referral_mark_overdue(referral_id=referral.pk)
     after = Referral.objects.get(pk=referral.pk)
     assert (after.status, after.overdue_at) == (status, None)
     assert not ReferralEvent.objects.exists()
@@ -822,9 +824,9 @@ def test_referrals_to_reroute_are_the_old_submitted_and_declined_ones(
     for status in [Status.TRIAGE, Status.ASSIGNED, Status.ACCEPTED, Status.CANCELLED]:
         referral(status, old, updated_at=old)
 
-    assert set(services.referrals_to_reroute(older_than_seconds=60)) == expected
-    assert len(services.referrals_to_reroute(older_than_seconds=5)) == 4
-    assert services.referrals_to_reroute(older_than_seconds=600) == []
+    assert set(selectors.referrals_to_reroute(older_than_seconds=60)) == expected
+    assert len(selectors.referrals_to_reroute(older_than_seconds=5)) == 4
+    assert selectors.referrals_to_reroute(older_than_seconds=600) == []
 
 
 def test_referrals_past_due_are_unacknowledged_assignments_past_their_deadline(
@@ -851,9 +853,9 @@ def test_referrals_past_due_are_unacknowledged_assignments_past_their_deadline(
     for status in [Status.ACCEPTED, Status.IN_PROGRESS, Status.TRIAGE, Status.REJECTED]:
         referral(status, past)
 
-    assert services.referrals_past_due(now=now) == [late]
-    assert services.referrals_past_due() == [late]
-    assert len(services.referrals_past_due(now=future + timedelta(seconds=1))) == 2
+    assert selectors.referrals_past_due(now=now) == [late]
+    assert selectors.referrals_past_due() == [late]
+    assert len(selectors.referrals_past_due(now=future + timedelta(seconds=1))) == 2
 
 
 # --- The sweep tasks -----------------------------------------------------------------------
@@ -929,11 +931,11 @@ def test_with_the_broker_down_the_submission_succeeds_and_the_sweep_routes_it_la
     def broker_down(*args, **kwargs):
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
-    monkeypatch.setattr(tasks.route_referral, "delay", broker_down)
+    monkeypatch.setattr(tasks.run_outbox_message, "apply_async", broker_down)
     client.force_login(referrer)
     child_family = NeedCategory.objects.get(code="child_family").pk
     with (
-        caplog.at_level(logging.WARNING, logger="referrals.services"),
+        caplog.at_level(logging.WARNING, logger="referrals.outbox"),
         django_capture_on_commit_callbacks(execute=True),
     ):
         response = client.post(reverse("referrals:new"), referral_form(needs=[child_family]))
@@ -941,7 +943,9 @@ def test_with_the_broker_down_the_submission_succeeds_and_the_sweep_routes_it_la
     assert response.status_code == 302
     referral = Referral.objects.get()
     assert referral.status == Status.SUBMITTED
-    assert f"Could not queue route_referral({referral.pk},)" in caplog.text
+    assert f"Could not queue referrals.services.referral_route(referral_id={referral.pk})" in (
+        caplog.text
+    )
 
     monkeypatch.undo()  # the broker is back
     settings.ROUTING_SWEEP_AFTER_SECONDS = 60

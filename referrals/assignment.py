@@ -1,0 +1,141 @@
+"""The district office's hand and the clock's: manual assignment, escalation, overdue.
+
+Written like ``referrals/services.py`` (whose locking, checks and timeline it uses): one
+transaction, the row lock, the ``version`` check, a timeline event, follow-ups queued.
+"""
+
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import User
+from referrals import outbox, routing
+from referrals.errors import (
+    IllegalTransition,
+    NotPermitted,
+    ReasonRequired,
+    ReferralError,
+    stale_version,
+)
+from referrals.lifecycle import ESCALATABLE, OFFICE_ACTORS, TRANSITIONS, actor_roles
+from referrals.models import Referral, ReferralEvent, RoutingRule, Status
+from referrals.notifications import notify_office
+from referrals.selectors import routing_decision_for
+from referrals.services import apply_decision, check, escalate, lock, record_change
+from services.models import ServiceUnit
+
+
+def referral_assign(
+    *,
+    referral_id: int,
+    actor: User | None,
+    unit: ServiceUnit,
+    reason: str = "",
+    note: str = "",
+    expected_version: int | None = None,
+) -> Referral:
+    """The district office routes by hand: to the suggested unit, or to another one with a
+    reason (an override, kept in the timeline)."""
+    reason = reason.strip()
+    with transaction.atomic():
+        referral = lock(referral_id)
+        check(
+            referral,
+            actor=actor,
+            transition=TRANSITIONS["assign"],
+            expected_version=expected_version,
+        )
+        unit = ServiceUnit.objects.get(pk=unit.pk)  # fresh: is it still taking referrals?
+        if not unit.is_active:
+            raise ReferralError(
+                _("%(unit)s is not taking referrals; choose another unit.") % {"unit": unit.name}
+            )
+        if referral.status == Status.ASSIGNED and referral.assigned_unit_id == unit.pk:
+            raise ReferralError(_("The referral is already assigned to this unit."))
+        decision = routing_decision_for(referral)
+        suggested = decision.unit.id if decision.unit else None
+        overriding = unit.pk != suggested or referral.status == Status.ASSIGNED
+        if overriding and not reason:
+            if suggested is None:
+                raise ReasonRequired(_("No unit was suggested: give the reason for your choice."))
+            raise ReasonRequired(
+                _("You chose another unit than the suggested one: give the reason.")
+            )
+        codes = [routing.Reason("override" if overriding else "manual").as_json()]
+        details = {
+            **decision.as_json(),
+            "manual": True,
+            "unit": unit.code,
+            "suggested": decision.unit.code if decision.unit else None,
+            "reasons": codes + [r.as_json() for r in decision.reasons] if not overriding else codes,
+        }
+        apply_decision(
+            referral,
+            routing.Decision(
+                rule=decision.rule if unit.pk == suggested else None,
+                chosen=None,
+                runners_up=(),
+                reasons=(),
+                escalate=False,
+            ),
+            actor=actor,
+            unit=unit,
+            reason=reason,
+            note=note.strip(),
+            details=details,
+        )
+    return referral
+
+
+def referral_escalate(
+    *, referral_id: int, actor: User | None, reason: str, expected_version: int | None = None
+) -> Referral:
+    """Flag an open referral for the district office's attention, with a reason."""
+    reason = reason.strip()
+    with transaction.atomic():
+        referral = lock(referral_id)
+        if expected_version is not None and referral.version != expected_version:
+            raise stale_version(referral.get_status_display())
+        if not actor_roles(user=actor, referral=referral) & OFFICE_ACTORS:
+            raise NotPermitted(_("You may not do this to this referral."))
+        if referral.status not in ESCALATABLE:
+            raise IllegalTransition(_("Only an open referral can be escalated."))
+        if referral.escalated_at is not None:
+            raise IllegalTransition(_("This referral has already been escalated."))
+        if not reason:
+            raise ReasonRequired(_("Give a reason for this step."))
+        escalate(referral, actor=actor, reason=reason)
+    return referral
+
+
+def referral_mark_overdue(*, referral_id: int, now: datetime | None = None) -> Referral:
+    """An assignment past its acknowledge-by time: mark it, tell the unit's supervisors and
+    the district office, then re-route or escalate as its rule says. Idempotent."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        referral = lock(referral_id)
+        if (
+            referral.status != Status.ASSIGNED
+            or referral.due_at is None
+            or referral.due_at > now
+            or referral.overdue_at is not None
+        ):
+            return referral
+        rule = referral.routing_rule
+        reroute = rule is None or rule.when_overdue == RoutingRule.WhenOverdue.REROUTE
+        event = record_change(
+            referral,
+            actor=None,
+            to_status=Status.ASSIGNED,
+            kind=ReferralEvent.Kind.OVERDUE,
+            changes={"overdue_at": now},
+            details={"released": reroute, "due_at": referral.due_at.isoformat()},
+        )
+        outbox.enqueue(notify_office, event_id=event.pk)
+        if reroute:
+            apply_decision(referral, routing_decision_for(referral))
+        elif referral.escalated_at is None:
+            escalate(referral, actor=None, reason="", code="overdue")
+    return referral

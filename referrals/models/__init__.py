@@ -1,0 +1,60 @@
+"""Referrals' tables, one module per concept; every name is importable from here.
+
+Workflow lives in ``referrals/services.py`` (and the modules it names); reads that carry a
+rule (visibility, duplicates) in ``referrals/selectors.py``. These modules hold tables,
+choices and small invariants.
+"""
+
+from referrals.models.audit import AccessLog, ApiIntake
+from referrals.models.choices import (
+    CLOSED_STATUSES,
+    OPEN_STATUSES,
+    RISK_OF,
+    RISK_ORDER,
+    SERVING_STATUSES,
+    ConsentBasis,
+    ConsentGivenBy,
+    ConsentMethod,
+    ConsentWithdrawalMethod,
+    Household,
+    RiskFactor,
+    RiskLevel,
+    Sex,
+    Status,
+    risk_level_of,
+)
+from referrals.models.messaging import Delivery, Notification, WebhookEndpoint, new_webhook_secret
+from referrals.models.outbox import OutboxMessage
+from referrals.models.referral import ReferenceSequence, Referral, ReferralEvent, ReferralQuerySet
+from referrals.models.routing import ChoiceListValidator, RoutingRule
+
+__all__ = [
+    "CLOSED_STATUSES",
+    "OPEN_STATUSES",
+    "RISK_OF",
+    "RISK_ORDER",
+    "SERVING_STATUSES",
+    "AccessLog",
+    "ApiIntake",
+    "ChoiceListValidator",
+    "ConsentBasis",
+    "ConsentGivenBy",
+    "ConsentMethod",
+    "ConsentWithdrawalMethod",
+    "Delivery",
+    "Household",
+    "Notification",
+    "OutboxMessage",
+    "ReferenceSequence",
+    "Referral",
+    "ReferralEvent",
+    "ReferralQuerySet",
+    "RiskFactor",
+    "RiskLevel",
+    "RoutingRule",
+    "Sex",
+    "Status",
+    "WebhookEndpoint",
+    "new_webhook_secret",
+    "risk_level_of",
+]

@@ -1,0 +1,154 @@
+"""Follow-up work that is never lost: an outbox row per job, sent once the change commits.
+
+A service that needs work done after its change (route the referral, tell the unit, send
+an e-mail) calls ``enqueue(job, **kwargs)`` inside its transaction, with the job function
+itself, never its name: a misspelt job is an ``AttributeError`` where it is written, and a
+function that is not a job is refused at once. ``enqueue`` writes an ``OutboxMessage`` in
+the same transaction and publishes it when the transaction commits.
+
+The message stays undone until ``run`` has carried the job out to the end. So whatever is
+lost on the way (the broker unreachable at commit, Redis restarted empty, a worker killed
+mid-job) is published again by ``sweep`` once the message is overdue; jobs are idempotent,
+so a message run twice does its work once. Only broker errors are caught at publish time;
+anything else is a bug and is raised.
+
+Celery runs every message through the one task ``RUN_TASK`` (``referrals.tasks``), on the
+queue its job was declared with: e-mails and webhooks have their own queue, so a partner's
+hanging endpoint never holds up routing.
+"""
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from celery import current_app
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
+
+from referrals.models import OutboxMessage
+
+logger = logging.getLogger(__name__)
+
+RUN_TASK = "referrals.tasks.run_outbox_message"
+DEFAULT_QUEUE = "celery"
+DELIVERIES_QUEUE = "deliveries"
+# A publish fails with one of these when the broker cannot be reached; the sweep resends.
+BROKER_ERRORS = (BrokerError, OSError)
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    func: Callable
+    queue: str
+
+
+class TryLater(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by a job whose work is not done yet (a delivery to retry): the message stays
+    undone and runs again in ``seconds``."""
+
+    def __init__(self, seconds: int):
+        super().__init__(f"try again in {seconds} s")
+        self.seconds = seconds
+
+
+_JOBS: dict[str, Job] = {}
+
+
+def job(*, queue: str = DEFAULT_QUEUE) -> Callable[[Callable], Callable]:
+    """Declare a service function a follow-up job; its keyword arguments must be JSON values."""
+
+    def register(func: Callable) -> Callable:
+        name = f"{func.__module__}.{func.__qualname__}"
+        _JOBS[name] = Job(name=name, func=func, queue=queue)
+        func.outbox_job = name
+        return func
+
+    return register
+
+
+def job_named(name: str) -> Job:
+    return _JOBS[name]
+
+
+def enqueue(func: Callable, **kwargs) -> OutboxMessage:
+    """Record ``func(**kwargs)`` as follow-up work of the current transaction."""
+    name = getattr(func, "outbox_job", None)
+    if name is None:
+        raise TypeError(f"{func!r} is not a follow-up job: declare it with @outbox.job()")
+    message = OutboxMessage.objects.create(
+        job=name, args=kwargs, queue=_JOBS[name].queue, due_at=_overdue_from(timezone.now())
+    )
+    transaction.on_commit(lambda: publish(message))
+    return message
+
+
+def _overdue_from(moment: datetime) -> datetime:
+    return moment + timedelta(seconds=settings.OUTBOX_SWEEP_AFTER_SECONDS)
+
+
+def publish(message: OutboxMessage, *, countdown: int | None = None) -> bool:
+    """Hand the message to the broker; False (logged) when the broker cannot be reached."""
+    try:
+        current_app.tasks[RUN_TASK].apply_async(
+            args=[message.pk], queue=message.queue, countdown=countdown
+        )
+    except BROKER_ERRORS:
+        logger.warning(
+            "Could not queue %s now; the outbox sweep will send it.", message, exc_info=True
+        )
+        return False
+    return True
+
+
+def run(message_id: int) -> bool:
+    """Carry out one message's job, once; True when it is done. ``TryLater`` from the job
+    leaves it undone and moves its due time on; any other error is raised (the task's own
+    retry, then the sweep, try again)."""
+    message = OutboxMessage.objects.filter(pk=message_id, done_at=None).first()
+    if message is None:
+        return True  # done already (a duplicate from the broker or the sweep)
+    try:
+        job_named(message.job).func(**message.args)
+    except TryLater as later:
+        OutboxMessage.objects.filter(pk=message.pk).update(
+            due_at=_overdue_from(timezone.now() + timedelta(seconds=later.seconds))
+        )
+        raise
+    OutboxMessage.objects.filter(pk=message.pk).update(done_at=timezone.now())
+    return True
+
+
+def messages_waiting(*, now: datetime | None = None, limit: int = 1000) -> list[OutboxMessage]:
+    """Undone messages past their due time: the broker lost them, or never had them."""
+    now = now or timezone.now()
+    return list(
+        OutboxMessage.objects.filter(done_at=None, due_at__lt=now).order_by("due_at")[:limit]
+    )
+
+
+def sweep(*, now: datetime | None = None) -> int:
+    """Publish again every overdue message; returns how many were sent."""
+    now = now or timezone.now()
+    waiting = messages_waiting(now=now)
+    OutboxMessage.objects.filter(pk__in=[m.pk for m in waiting]).update(
+        due_at=_overdue_from(now), sends=F("sends") + 1
+    )
+    return sum(publish(message) for message in waiting)
+
+
+def purge_done(*, older_than_days: int = 7, now: datetime | None = None) -> int:
+    """Done messages are kept a week for inspection, then deleted."""
+    cutoff = (now or timezone.now()) - timedelta(days=older_than_days)
+    deleted, _ = OutboxMessage.objects.filter(done_at__lt=cutoff).delete()
+    return deleted
+
+
+def pending_for(jobs: Iterable[Callable]) -> int:
+    """How many undone messages these jobs have (health checks, tests)."""
+    names = [func.outbox_job for func in jobs]
+    return OutboxMessage.objects.filter(done_at=None, job__in=names).count()
