@@ -67,11 +67,12 @@ from django.db import connection
 from kombu.utils.url import maybe_sanitize_url
 
 from bench.harness import worker_command
+from referrals import outbox
 from tests.referrals.conftest import form_data
 
 INTEGRATION_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = INTEGRATION_DIR.parents[1]
-QUEUE = "celery"
+QUEUES = (outbox.DEFAULT_QUEUE, outbox.DELIVERIES_QUEUE)  # the worker consumes both
 VISIBILITY_TIMEOUT = 5
 WAIT_TIMEOUT = 30
 UNREACHABLE_BROKER = "redis://127.0.0.1:1/0"
@@ -130,6 +131,12 @@ def referral_form(ssp_area, caring_team):
     return build
 
 
+@pytest.fixture
+def unit_staff(unit_worker, unit_supervisor):
+    """Everyone ``ifsc_unit`` notifies about a new referral (each has an e-mail address)."""
+    return [unit_worker, unit_supervisor]
+
+
 # --- Services -------------------------------------------------------------------------------
 
 
@@ -159,8 +166,8 @@ class Broker:
         self.session_lock: redis.lock.Lock | None = None
 
     def _queue_keys(self) -> list[bytes]:
-        # The queue, and its priority sub-queues ("celery\x06\x163", …).
-        keys = self.redis.scan_iter(match=f"{QUEUE}*")
+        # The queues, and their priority sub-queues ("celery\x06\x163", …).
+        keys = [key for queue in QUEUES for key in self.redis.scan_iter(match=f"{queue}*")]
         return [key for key in keys if self.redis.type(key) == b"list"]
 
     def queued(self) -> int:

@@ -36,12 +36,6 @@ from tests.integration.conftest import (
 NEW = reverse("referrals:new")
 
 
-@pytest.fixture
-def unit_staff(unit_worker, unit_supervisor):
-    """Everyone ``ifsc_unit`` notifies about a new referral (each has an e-mail address)."""
-    return [unit_worker, unit_supervisor]
-
-
 def child_family_form(referral_form) -> dict:
     """A Sham Shui Po (F01) referral for child and family support: the "child-family" rule
     sends it to an IFSC whose catchment covers F01, which is ``ifsc_unit``."""
