@@ -1,8 +1,9 @@
 """Referrals filed by a partner system (``POST /api/v1/referrals/``).
 
-The body is checked twice: its shape by ``ReferralIn`` (codes, types, lengths), then by the
-referral form itself (``ReferralForm`` with ``submitting=True``), so a partner system meets
-exactly the rules a caring-team member does. Submission and routing are the form's too
+The body is checked twice: its shape by ``ReferralIn`` (codes, types, lengths; phone and
+identity numbers and times read as the page reads them), then by the rules of a referral
+(``submission_errors``, the page's own), so a partner system meets exactly the rules, and
+the messages, a caring-team member does. Submission and routing are the page's too
 (``referral_submit``). The ``Idempotency-Key`` names the submission: the same key with the
 same body gives back the referral it filed; with another body it is refused.
 """
@@ -20,10 +21,10 @@ from rest_framework import exceptions
 
 from accounts.models import PartnerClient
 from referrals.api.serializers import ReferralIn
+from referrals.identity import ProtectedIdentity
 from referrals.models import ApiIntake, Referral
-from referrals.submission import referral_submit
-from referrals.web.forms import ReferralForm
-from services.models import ServiceUnit
+from referrals.submission import protected_identity, referral_submit, submission_errors
+from services.models import NeedCategory
 
 # Printable ASCII without spaces at the ends, as the IETF Idempotency-Key draft suggests
 # (a UUID is typical); long enough for any client's own scheme.
@@ -48,6 +49,13 @@ class IntakeNotAllowed(exceptions.PermissionDenied):
 class Intake:
     referral: Referral
     created: bool
+
+
+@dataclass
+class Submission:
+    values: dict
+    needs: list[NeedCategory]
+    identity: ProtectedIdentity | None
 
 
 def idempotency_key(request) -> str:
@@ -79,22 +87,25 @@ def _replay(partner: PartnerClient, key: str, digest: str) -> Referral | None:
     return earlier.referral
 
 
-def _validated(partner: PartnerClient, body, token: uuid.UUID) -> ReferralForm:
+def _validated(body) -> Submission:
+    """The body's shape first (a 400 naming what is malformed), then every rule the page
+    applies, answered together, each message as the page shows it beside its field."""
     incoming = ReferralIn(data=body)
     incoming.is_valid(raise_exception=True)
-    team = partner.intake_team
-    form = ReferralForm(
-        data={**incoming.form_data(), "token": str(token), "team": team.pk},
-        teams=ServiceUnit.objects.filter(pk=team.pk),
-        submitting=True,
-        instance=Referral(),
-    )
-    if not form.is_valid():
-        raise exceptions.ValidationError(_field_errors(form.errors))
-    return form
+    data = incoming.validated_data
+    values, needs = incoming.model_values(), data.get("needs", [])
+    errors = submission_errors(values, needs=needs)
+    protected = None
+    try:
+        protected = protected_identity(data.get("id_type", ""), data.get("id_number", ""))
+    except ValidationError as error:
+        errors.update(error.message_dict)
+    if errors:
+        raise exceptions.ValidationError(_field_errors(errors))
+    return Submission(values=values, needs=needs, identity=protected)
 
 
-def _field_errors(errors) -> dict:
+def _field_errors(errors: dict) -> dict:
     return {
         ("non_field_errors" if name == "__all__" else name): [str(m) for m in messages]
         for name, messages in errors.items()
@@ -111,25 +122,24 @@ def file_referral(*, partner: PartnerClient, key: str, body) -> Intake:
     earlier = _replay(partner, key, digest)
     if earlier is not None:
         return Intake(earlier, created=False)
-    token = uuid.uuid5(NAMESPACE, f"{partner.pk}:{key}")
-    form = _validated(partner, body, token)
-    data = form.cleaned_data
+    submission = _validated(body)
     try:
         with transaction.atomic():
             referral, created = referral_submit(
                 referrer=partner.referrer_account(),
-                team=data["team"],
-                token=token,
-                values=form.model_values(),
-                needs=data["needs"],
-                identity=data["identity"],
+                team=partner.intake_team,
+                token=uuid.uuid5(NAMESPACE, f"{partner.pk}:{key}"),
+                values=submission.values,
+                needs=submission.needs,
+                identity=submission.identity,
             )
             if created:
                 ApiIntake.objects.create(
                     client=partner, key=key, fingerprint=digest, referral=referral
                 )
-    except ValidationError as error:
-        raise exceptions.ValidationError({"non_field_errors": error.messages}) from error
+    except ValidationError as error:  # the service's own guard of the rules checked above
+        errors = error.message_dict if hasattr(error, "error_dict") else {"__all__": error.messages}
+        raise exceptions.ValidationError(_field_errors(errors)) from error
     if not created:  # the same key, sent twice at once: the other request filed it
         return Intake(_replay(partner, key, digest) or referral, created=False)
     return Intake(referral, created=True)

@@ -1,18 +1,26 @@
-"""The referral form: one page of sections, validated lightly for a draft, fully to submit."""
+"""The referral form: one page of sections, validated lightly for a draft, fully to submit.
+
+The form reads its fields; the rules a referral must meet are ``draft_errors`` and
+``submission_errors`` in ``referrals/submission.py``, shared with the partner API, and the
+form only puts their messages beside its fields.
+"""
 
 import uuid
-from datetime import timedelta
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from phonenumber_field.formfields import PhoneNumberField
 
 from districts.models import District, SubDistrict
-from referrals import identity
-from referrals.models import ConsentBasis, Referral, RiskFactor
-from referrals.submission import UNCHANGED
+from referrals.models import Referral, RiskFactor
+from referrals.submission import (
+    UNCHANGED,
+    draft_errors,
+    in_range,
+    phone_field,
+    protected_identity,
+    submission_errors,
+)
 from services.models import NeedCategory
 
 # The form's sections, in the order of the paper form; the page renders them as cards.
@@ -73,12 +81,21 @@ class SubDistrictSelect(forms.Select):
         return option
 
 
+class InRangeDateTimeField(forms.DateTimeField):
+    """A time the database can hold and give back (``submission.in_range``): a year-1 time
+    is a field error, as in the API, not a row that cannot be read."""
+
+    def to_python(self, value):
+        parsed = super().to_python(value)
+        return in_range(parsed) if parsed is not None else None
+
+
 class ReferralForm(forms.ModelForm):
     token = forms.UUIDField(widget=forms.HiddenInput)
     team = forms.ModelChoiceField(
         label=_("Referring team"), queryset=None, empty_label=None, required=True
     )
-    phone = PhoneNumberField(label=_("phone"), required=False, region="HK")
+    phone = phone_field(label=_("phone"), required=False)
     id_number = forms.CharField(
         label=_("identity number"),
         required=False,
@@ -109,6 +126,7 @@ class ReferralForm(forms.ModelForm):
             "subject_name_zh": _("Name in Chinese"),
             "subject_name_en": _("Name in English"),
         }
+        field_classes = {"consent_given_at": InRangeDateTimeField}
         widgets = {
             "sex": forms.RadioSelect,
             "household": forms.RadioSelect,
@@ -149,32 +167,17 @@ class ReferralForm(forms.ModelForm):
                 "On file: %(masked)s. Leave blank to keep it; type a new number to replace it."
             ) % {"masked": self.instance.id_number_masked}
 
-    def clean_age(self):
-        age = self.cleaned_data.get("age")
-        if age is not None and age > 130:
-            raise ValidationError(_("Enter an age between 0 and 130."), code="age_range")
-        return age
-
-    def clean_date_of_birth(self):
-        born = self.cleaned_data.get("date_of_birth")
-        if born and born > timezone.localdate():
-            raise ValidationError(_("The date of birth cannot be in the future."), code="future")
-        return born
-
-    def clean_consent_given_at(self):
-        given_at = self.cleaned_data.get("consent_given_at")
-        if given_at and given_at > timezone.now() + timedelta(minutes=5):
-            raise ValidationError(_("Consent cannot be given in the future."), code="future")
-        return given_at
-
     def clean(self):
         data = super().clean()
-        district, sub_district = data.get("district"), data.get("sub_district")
-        if district and sub_district and sub_district.district_id != district.pk:
-            self.add_error("sub_district", _("This sub-district is not in the chosen district."))
         self._clean_identity(data)
         if self.submitting:
-            self._clean_for_submission(data)
+            errors = submission_errors(data, needs=data.get("needs") or [])
+        else:
+            errors = draft_errors(data)
+        for name, messages in errors.items():
+            # A field that did not parse has its own message; "missing" would only repeat it.
+            if name == "__all__" or name not in self.errors:
+                self.add_error(None if name == "__all__" else name, messages)
         return data
 
     def _clean_identity(self, data):
@@ -184,55 +187,18 @@ class ReferralForm(forms.ModelForm):
             if not id_type and self.instance.pk:
                 data["identity"] = None  # the document kind was cleared: forget the number
             return
-        if not id_type:
-            self.add_error("id_type", _("Choose the kind of identity document."))
-            return
         try:
-            data["identity"] = identity.protect(id_type, raw)
+            data["identity"] = protected_identity(id_type, raw)
         except ValidationError as error:
-            self.add_error("id_number", error)
-
-    def _clean_for_submission(self, data):
-        required = _("This field is required to submit.")
-        if not (data.get("subject_name_zh") or data.get("subject_name_en")):
-            self.add_error("subject_name_zh", _("Enter the person's name in Chinese or English."))
-        if not data.get("district") and "district" not in self.errors:
-            self.add_error("district", required)
-        if not data.get("household"):
-            self.add_error("household", required)
-        if not data.get("needs"):
-            self.add_error("needs", _("Tick at least one need."))
-        if not (data.get("phone") or data.get("address")) and "phone" not in self.errors:
-            self.add_error("phone", _("Give a phone number or an address to reach the person."))
-        basis = data.get("consent_basis")
-        if basis == ConsentBasis.CONSENT:
-            for name in ("consent_given_by", "consent_method", "consent_given_at"):
-                if not data.get(name) and name not in self.errors:
-                    self.add_error(name, _("Record who gave consent, how and when."))
-        elif basis == ConsentBasis.URGENT_PROTECTION:
-            if not (data.get("consent_exemption_reason") or "").strip():
-                self.add_error(
-                    "consent_exemption_reason", _("Give the reason for acting without consent.")
-                )
-        else:
-            self.add_error(
-                "consent_basis",
-                _("A referral needs the person's consent, or the urgent-protection exemption."),
-            )
+            self.add_error(None, error)
 
     def sections(self):
         return [(title, [self[name] for name in names]) for title, names in SECTIONS]
 
     def model_values(self) -> dict:
-        data = self.cleaned_data
-        values = {name: data.get(name) for name in MODEL_FIELDS}
-        values["phone"] = data.get("phone") or ""
-        values["risk_factors"] = sorted(data.get("risk_factors") or [])
-        if values["consent_basis"] != ConsentBasis.CONSENT:
-            values.update(consent_given_by="", consent_method="", consent_given_at=None)
-        else:
-            values["consent_exemption_reason"] = ""
-        return values
+        """The referral's values as typed; ``referral_submit`` and ``referral_save_draft``
+        store them as a referral holds them (the consent details of the other basis go)."""
+        return {name: self.cleaned_data.get(name) for name in MODEL_FIELDS}
 
 
 def new_token() -> uuid.UUID:

@@ -132,6 +132,6 @@ def test_text_in_any_script_is_stored_as_typed_or_refused(
         return
     referral = Referral.objects.get(submission_token=data["token"])
     assert_stored_within_limits(referral)
-    # The exemption reason is dropped when consent was given (``ReferralForm.model_values``).
+    # The exemption reason is dropped when consent was given (``submission._apply``).
     for name in set(texts) - {"duplicate_note", "consent_exemption_reason"}:
         assert getattr(referral, name) == texts[name].strip(), name

@@ -1,5 +1,6 @@
 """Referrals filed by a partner system: ``POST /api/v1/referrals/`` with an Idempotency-Key,
-checked by the referral form's own rules and routed as the form's are."""
+checked by the referral form's own rules (``submission_errors``) and routed as the form's
+are."""
 
 import threading
 import uuid
@@ -181,6 +182,8 @@ def test_a_malformed_body_is_a_400_naming_the_field(
 # The form's rules, through the API: each case is posted to the form page and to the API, and
 # the API must give the very message the page shows.
 FORM_RULES = [
+    ("no household", {"household": ""}, "household"),
+    ("no consent time", {"consent_given_at": None}, "consent_given_at"),
     ("no name", {"subject_name_zh": "", "subject_name_en": ""}, "subject_name_zh"),
     ("no needs", {"needs": []}, "needs"),
     ("no way to reach", {"phone": "", "address": ""}, "phone"),
@@ -191,6 +194,7 @@ FORM_RULES = [
     ("no document kind", {"id_type": ""}, "id_type"),
     ("born tomorrow", {"date_of_birth": "tomorrow"}, "date_of_birth"),
     ("consent next week", {"consent_given_at": "next week"}, "consent_given_at"),
+    ("consent in year 1", {"consent_given_at": "year 1"}, "consent_given_at"),
     ("age 131", {"age": 131}, "age"),
     ("bad phone", {"phone": "12"}, "phone"),
     ("sub-district elsewhere", {"sub_district": "other"}, "sub_district"),
@@ -208,9 +212,12 @@ def test_the_api_applies_the_forms_rules_with_the_forms_messages(
     if "date_of_birth" in change:
         api_change["date_of_birth"] = tomorrow.isoformat()
         page_change["date_of_birth"] = tomorrow.isoformat()
-    if "consent_given_at" in change:
+    if change.get("consent_given_at") == "next week":
         api_change["consent_given_at"] = next_week.isoformat()
         page_change["consent_given_at"] = next_week.strftime("%Y-%m-%dT%H:%M")
+    if change.get("consent_given_at") == "year 1":  # before the first UTC year, either way
+        api_change["consent_given_at"] = "0001-01-01T00:00:00+08:00"
+        page_change["consent_given_at"] = "0001-01-01T00:00"
     if "sub_district" in change:
         api_change["sub_district"], page_change["sub_district"] = elsewhere.code, elsewhere.pk
     if change.get("needs") == []:
@@ -227,6 +234,25 @@ def test_the_api_applies_the_forms_rules_with_the_forms_messages(
     assert api_messages == [str(m) for m in page.context["form"].errors[field]]
     assert not Referral.objects.exclude(status=Status.DRAFT).exists()
     assert not ApiIntake.objects.exists()
+
+
+def test_the_api_answers_every_broken_rule_at_once_as_the_page_does(
+    client, liaison_token, referrer, ssp_area, caring_team
+):
+    broken = {"needs": [], "consent_basis": "", "id_number": "G123456(7)", "age": 131}
+    response = post(client, liaison_token, body(ssp_area, **broken))
+    client.force_login(referrer)
+    page = client.post(
+        reverse("referrals:new"),
+        form_data(ssp_area, caring_team, **{**broken, "needs": None}),
+    )
+
+    assert response.status_code == page.status_code == 400
+    fields = response.json()["fields"]
+    assert set(fields) == {"needs", "consent_basis", "id_number", "age"}
+    page_errors = page.context["form"].errors
+    assert fields == {name: [str(m) for m in page_errors[name]] for name in fields}
+    assert not Referral.objects.exists() and not ApiIntake.objects.exists()
 
 
 def test_errors_are_in_the_callers_language(client, liaison_token, ssp_area):
@@ -363,7 +389,8 @@ def test_filing_takes_a_fixed_number_of_queries(
     client, liaison_token, ssp_area, needs, django_assert_num_queries
 ):
     post(client, liaison_token, body(ssp_area), key="warm-up")  # the service account exists
-    # 38: the referral, its needs, screening, event, reference, and the outbox row for routing.
-    with django_assert_num_queries(38):
+    # 31: the referral, its needs, screening, event, reference, and the outbox row for routing
+    # (38 while the body also went through the page's form: its choices and model checks).
+    with django_assert_num_queries(31):
         response = post(client, liaison_token, body(ssp_area, needs=needs))
     assert response.status_code == 201

@@ -138,6 +138,35 @@ def test_incomplete_or_bad_submissions_are_refused(
     assert Referral.objects.count() == 0
 
 
+@pytest.mark.parametrize("save", ["submit", "save_draft"])
+def test_a_consent_time_in_year_one_is_a_field_error_and_saves_nothing(
+    client, referrer, referral_form, save
+):
+    """Year 1 in Hong Kong falls before the first year in UTC: PostgreSQL stored it (as 1 BC)
+    and could not give it back, SQLite could not store it (OverflowError, a 500)."""
+    client.force_login(referrer)
+    data = referral_form(consent_given_at="0001-01-01T00:00", submit=None)
+    response = client.post(NEW, {**data, save: "1"})
+
+    assert response.status_code == 400
+    assert response.context["form"].errors == {
+        "consent_given_at": ["This date and time is out of range."]
+    }
+    assert not Referral.objects.exists()
+
+
+def test_submitting_takes_a_fixed_number_of_queries(
+    client, referrer, referral_form, django_assert_num_queries
+):
+    client.force_login(referrer)
+    client.post(NEW, referral_form())  # the office's reference sequence exists
+    # 32: the session, user and two-factor device, the form's choices and checks, the
+    # referral, its reference, needs, duplicates, event and the outbox row for routing.
+    with django_assert_num_queries(32):
+        response = client.post(NEW, referral_form(id_number="", phone="6111 2222"))
+    assert response.status_code == 302
+
+
 def test_urgent_protection_without_consent_is_accepted_with_a_reason(
     client, referrer, referral_form
 ):
