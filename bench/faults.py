@@ -417,6 +417,8 @@ def main() -> int:
             CELERY_BROKER_SOCKET_TIMEOUT="2",
             ROUTING_SWEEP_AFTER_SECONDS="0",
             WEBHOOK_TIMEOUT="2",
+            # The silent endpoint listens on loopback, which webhooks may not call otherwise.
+            WEBHOOK_ALLOWED_PRIVATE_NETWORKS="127.0.0.1/32",
             DELIVERY_RETRY_BACKOFF="1",
             DELIVERY_MAX_ATTEMPTS=env.max_attempts,
         )

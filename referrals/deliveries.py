@@ -1,19 +1,29 @@
 """Sending: e-mails and partners' webhooks, one ``Delivery`` row each, retried until sent.
 
 Who is told what is decided in ``referrals/notifications.py``; this module writes the
-deliveries it asks for, signs webhook bodies and sends. Every delivery is sent by the
+deliveries it asks for, signs webhook calls and sends. Every delivery is sent by the
 ``send_delivery`` job on the deliveries queue (``referrals/outbox.py``), so a slow SMTP
 relay or a partner's hanging endpoint never delays routing.
+
+A webhook call is signed as Standard Webhooks sign (``webhook-id``, ``webhook-timestamp``,
+``webhook-signature``), so partners check it with a stock library; it goes only to a public
+address, through ``welfare_portal/outbound.py``, and follows no redirect. The call is made
+outside any transaction: the delivery is claimed (attempt counted, committed), sent, and
+the result recorded in a second short transaction.
 """
 
+import base64
 import hashlib
 import hmac
 import json
 import logging
+import math
 import smtplib
-import urllib.error
-import urllib.request
+import time
+from dataclasses import dataclass
+from datetime import timedelta
 
+import httpx
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
@@ -21,10 +31,16 @@ from django.utils import timezone
 
 from referrals import outbox
 from referrals.models import Delivery, ReferralEvent, WebhookEndpoint
+from referrals.models.messaging import WEBHOOK_SECRET_PREFIX
+from welfare_portal import outbound
 
 logger = logging.getLogger(__name__)
 
 MAX_RETRY_COUNTDOWN = 600  # below the broker's visibility timeout (settings)
+CLAIM_MARGIN_SECONDS = 30
+# Recorded on the delivery (the admin's delivery log), in English like the other errors.
+GONE = "HTTP 410 Gone: the endpoint is switched off and called no more"
+SWITCHED_OFF = "The endpoint is switched off: not sent"
 
 
 def retry_countdown(attempts: int) -> int:
@@ -95,45 +111,97 @@ def webhook_deliveries(event: ReferralEvent, event_type: str) -> list[Delivery]:
     return deliveries
 
 
-def webhook_signature(secret: str, timestamp: str, body: str) -> str:
-    """``v1=`` HMAC-SHA256 of ``timestamp.body`` with the endpoint's secret, hex."""
-    digest = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256)
-    return f"t={timestamp},v1={digest.hexdigest()}"
+def webhook_id(delivery: Delivery) -> str:
+    """The ``webhook-id``: one per delivery (endpoint, event and type), the same on every
+    retry, so the partner can drop a call it has already handled."""
+    return f"msg_{delivery.pk}"
 
 
-class WebhookRefused(Exception):
-    """The partner's endpoint answered with something other than 2xx."""
+def webhook_signature(*, secret: str, msg_id: str, timestamp: int, body: str) -> str:
+    """Standard Webhooks' ``v1,<base64 HMAC-SHA256 of "id.timestamp.body">``, keyed with the
+    bytes of a ``whsec_<base64>`` secret."""
+    if not secret.startswith(WEBHOOK_SECRET_PREFIX):
+        raise ValueError("a webhook secret has the form whsec_<base64> (migration 0010)")
+    key = base64.b64decode(secret.removeprefix(WEBHOOK_SECRET_PREFIX))
+    digest = hmac.new(key, f"{msg_id}.{timestamp}.{body}".encode(), hashlib.sha256).digest()
+    return f"v1,{base64.b64encode(digest).decode()}"
 
 
-def _post_webhook(delivery: Delivery) -> int:
-    timestamp = str(int(timezone.now().timestamp()))
-    request = urllib.request.Request(  # noqa: S310 - the URL is an https/http URLField
-        delivery.to,
-        data=delivery.body.encode(),
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "WelfarePortal-Webhook/1",
-            "X-Welfare-Event": delivery.subject,
-            "X-Welfare-Delivery": delivery.key,
-            "X-Welfare-Signature": webhook_signature(
-                delivery.endpoint.secret, timestamp, delivery.body
-            ),
-        },
-    )
+def webhook_headers(delivery: Delivery, *, timestamp: int) -> dict[str, str]:
+    msg_id = webhook_id(delivery)
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": "WelfarePortal-Webhook/2",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": webhook_signature(
+            secret=delivery.endpoint.secret, msg_id=msg_id, timestamp=timestamp, body=delivery.body
+        ),
+        "X-Welfare-Event": delivery.subject,
+    }
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What one try came to, found outside any transaction and recorded afterwards."""
+
+    status_code: int | None = None
+    error: str = ""
+    final: bool = False  # no use trying again: a refused address, a 410
+    gone: bool = False  # the partner answered 410 Gone: switch its endpoint off
+
+
+def _failure(error: BaseException, **fields) -> Attempt:
+    return Attempt(error=f"{type(error).__name__}: {error}", **fields)
+
+
+def _post_webhook(delivery: Delivery) -> Attempt:
+    """One signed POST through the checked client (public addresses only, no redirects,
+    ``WEBHOOK_TIMEOUT`` for the whole call). The answer's body is never read."""
+    headers = webhook_headers(delivery, timestamp=int(time.time()))
     try:
-        with urllib.request.urlopen(  # noqa: S310
-            request, timeout=settings.WEBHOOK_TIMEOUT
-        ) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        delivery.status_code = error.code
-        raise WebhookRefused(f"HTTP {error.code}") from error
+        with (
+            outbound.client(timeout=settings.WEBHOOK_TIMEOUT) as http,
+            http.stream("POST", delivery.to, content=delivery.body.encode(), headers=headers) as r,
+        ):
+            status = r.status_code
+    except outbound.OutboundRefused as error:
+        return _failure(error, final=True)
+    except (httpx.HTTPError, httpx.InvalidURL) as error:
+        return _failure(error)
+    if 200 <= status < 300:
+        return Attempt(status_code=status)
+    if status == 410:
+        return Attempt(status_code=status, error=GONE, final=True, gone=True)
+    if 300 <= status < 400:
+        return Attempt(status_code=status, error=f"HTTP {status}: redirects are not followed")
+    return Attempt(status_code=status, error=f"HTTP {status}")
 
 
-def delivery_send(*, delivery_id: int) -> Delivery:
-    """Send one pending delivery. On an SMTP, HTTP or network error the attempt is counted
-    and the delivery stays pending until it runs out of attempts."""
+def _send_email(delivery: Delivery) -> Attempt:
+    try:
+        EmailMessage(delivery.subject, delivery.body, to=[delivery.to]).send()
+    except (smtplib.SMTPException, OSError) as error:
+        return _failure(error)
+    return Attempt()
+
+
+def _claim_seconds(delivery: Delivery) -> int:
+    """How long an attempt may take: the call's time limit and a margin for the DNS look-up
+    (which has no timeout of its own) and the two transactions around it."""
+    if delivery.channel == Delivery.Channel.WEBHOOK:
+        limit = settings.WEBHOOK_TIMEOUT
+    else:
+        limit = settings.EMAIL_TIMEOUT or 60
+    return limit + CLAIM_MARGIN_SECONDS
+
+
+def delivery_claim(*, delivery_id: int) -> tuple[Delivery, bool]:
+    """Take a pending delivery for one attempt: lock the row, count the attempt and mark it
+    claimed until the attempt must be over, then commit, so that the call itself holds no
+    lock and a duplicate job does not send at the same time. False when it is not pending,
+    its endpoint is switched off, or another worker's claim has not expired."""
+    now = timezone.now()
     with transaction.atomic():
         delivery = (
             Delivery.objects.select_for_update(of=("self",))
@@ -141,32 +209,77 @@ def delivery_send(*, delivery_id: int) -> Delivery:
             .get(pk=delivery_id)
         )
         if delivery.state != Delivery.State.PENDING:
-            return delivery
+            return delivery, False
+        if delivery.claimed_until is not None and delivery.claimed_until > now:
+            return delivery, False
+        if delivery.channel == Delivery.Channel.WEBHOOK and not delivery.endpoint.is_active:
+            delivery.state, delivery.last_error = Delivery.State.FAILED, SWITCHED_OFF
+            delivery.save(update_fields=["state", "last_error", "updated_at"])
+            return delivery, False
         delivery.attempts += 1
-        try:
-            if delivery.channel == Delivery.Channel.WEBHOOK:
-                delivery.status_code = _post_webhook(delivery)
-            else:
-                EmailMessage(delivery.subject, delivery.body, to=[delivery.to]).send()
-        except (smtplib.SMTPException, OSError, WebhookRefused) as error:
-            delivery.last_error = f"{type(error).__name__}: {error}"[:300]
-            if delivery.attempts >= settings.DELIVERY_MAX_ATTEMPTS:
+        delivery.claimed_until = now + timedelta(seconds=_claim_seconds(delivery))
+        delivery.save(update_fields=["attempts", "claimed_until", "updated_at"])
+    return delivery, True
+
+
+def delivery_record(*, delivery_id: int, claimed_until, attempt: Attempt) -> Delivery:
+    """Write what an attempt came to, in a second short transaction. A failure whose claim
+    expired and was taken again is left to the newer attempt; a success always counts."""
+    with transaction.atomic():
+        delivery = Delivery.objects.select_for_update(of=("self",)).get(pk=delivery_id)
+        if delivery.state != Delivery.State.PENDING:
+            return delivery  # another attempt got it through (or gave up) meanwhile
+        if attempt.error and delivery.claimed_until != claimed_until:
+            return delivery
+        delivery.claimed_until = None
+        if attempt.status_code is not None:
+            delivery.status_code = attempt.status_code
+        if not attempt.error:
+            delivery.state, delivery.sent_at, delivery.last_error = (
+                Delivery.State.SENT,
+                timezone.now(),
+                "",
+            )
+        else:
+            delivery.last_error = attempt.error[:300]
+            if attempt.final or delivery.attempts >= settings.DELIVERY_MAX_ATTEMPTS:
                 delivery.state = Delivery.State.FAILED
                 logger.error("Gave up on delivery %s: %s", delivery.pk, delivery.last_error)
-        else:
-            delivery.state = Delivery.State.SENT
-            delivery.sent_at = timezone.now()
-            delivery.last_error = ""
+        if attempt.gone:
+            # One more query, on a 410 only: the partner asked us to stop calling it.
+            WebhookEndpoint.objects.filter(pk=delivery.endpoint_id).update(is_active=False)
+            logger.warning("Endpoint %s answered 410 Gone: switched off", delivery.endpoint_id)
         delivery.save()
     return delivery
+
+
+def delivery_send(*, delivery_id: int) -> Delivery:
+    """Send one pending delivery, the call outside any transaction (claim, commit, call,
+    record): a partner's endpoint that hangs holds no row lock. On an SMTP, HTTP or network
+    error the attempt is counted and the delivery stays pending until it runs out of
+    attempts; a refused (private) address and a 410 Gone end it at once."""
+    delivery, claimed = delivery_claim(delivery_id=delivery_id)
+    if not claimed:
+        return delivery
+    if delivery.channel == Delivery.Channel.WEBHOOK:
+        attempt = _post_webhook(delivery)
+    else:
+        attempt = _send_email(delivery)
+    return delivery_record(
+        delivery_id=delivery.pk, claimed_until=delivery.claimed_until, attempt=attempt
+    )
 
 
 @outbox.job(queue=outbox.DELIVERIES_QUEUE)
 def send_delivery(*, delivery_id: int) -> str:
     """The job: send, and while the delivery is still pending, try again after the
-    back-off (doubling per attempt)."""
+    back-off (doubling per attempt). While another worker's claim runs, this message stays
+    undone and looks again once the claim has expired: that worker may die mid-call."""
     delivery = delivery_send(delivery_id=delivery_id)
     if delivery.state == Delivery.State.PENDING:
+        if delivery.claimed_until is not None:
+            left = (delivery.claimed_until - timezone.now()).total_seconds()
+            raise outbox.TryLater(max(1, math.ceil(left)))
         raise outbox.TryLater(retry_countdown(delivery.attempts))
     return delivery.state
 

@@ -23,8 +23,9 @@ from django.urls import resolve
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 
-REQUIRED_SERVICES = {"postgres", "redis", "web", "worker", "beat"}
-APP_SERVICES = ("web", "worker", "beat")
+REQUIRED_SERVICES = {"postgres", "redis", "web", "worker", "deliveries-worker", "beat"}
+APP_SERVICES = ("web", "worker", "deliveries-worker", "beat")
+WORKERS = ("worker", "deliveries-worker")
 FALSE_VALUES = {"false", "0", "off", "no", "n", "f"}
 
 
@@ -229,7 +230,10 @@ def _settings_redirect_exempt():
     return settings.SECURE_REDIRECT_EXEMPT
 
 
-@pytest.mark.parametrize(("name", "subcommand"), [("worker", "worker"), ("beat", "beat")])
+@pytest.mark.parametrize(
+    ("name", "subcommand"),
+    [("worker", "worker"), ("deliveries-worker", "worker"), ("beat", "beat")],
+)
 def test_celery_services_name_the_project_app(services, name, subcommand):
     args = argv(services[name]["command"])
     assert Path(args[0]).name == "celery", args
@@ -242,14 +246,24 @@ def test_celery_services_name_the_project_app(services, name, subcommand):
     assert find_app("welfare_portal") is module.app
 
 
+def node_name(args) -> str:
+    """The worker's node name before "@" (``-n deliveries@%h``); Celery's default is celery."""
+    return (option_value(args, "-n", "--hostname") or "celery@%h").split("@", 1)[0]
+
+
 def test_worker_and_beat_healthchecks_ping_their_own_node(services):
-    worker = healthcheck_command(services["worker"])
-    assert option_value(worker, "-A", "--app") == "welfare_portal"
-    assert worker[worker.index("inspect") + 1] == "ping"
-    # "$HOSTNAME" survives only if compose got "$$HOSTNAME"; a single "$" would be
-    # interpolated from the host's environment instead of the container's.
-    assert option_value(worker, "-d", "--destination") == "celery@$HOSTNAME"
-    assert option_value(worker, "-t", "--timeout"), "inspect ping needs a timeout"
+    for name in WORKERS:
+        worker = healthcheck_command(services[name])
+        assert option_value(worker, "-A", "--app") == "welfare_portal"
+        assert worker[worker.index("inspect") + 1] == "ping"
+        # "$HOSTNAME" survives only if compose got "$$HOSTNAME"; a single "$" would be
+        # interpolated from the host's environment instead of the container's.
+        node = node_name(argv(services[name]["command"]))
+        assert option_value(worker, "-d", "--destination") == f"{node}@$HOSTNAME", name
+        assert option_value(worker, "-t", "--timeout"), "inspect ping needs a timeout"
+    # Each worker answers for itself: a stalled deliveries worker is not hidden by the other.
+    nodes = [node_name(argv(services[name]["command"])) for name in WORKERS]
+    assert len(set(nodes)) == len(nodes), nodes
 
     beat_args = argv(services["beat"]["command"])
     beat = healthcheck_command(services["beat"])
@@ -260,6 +274,48 @@ def test_worker_and_beat_healthchecks_ping_their_own_node(services):
     else:
         script = " ".join(beat)
         assert "/proc" in script or "celerybeat-schedule" in script, script
+
+
+def declared_queues() -> set[str]:
+    """Every queue a follow-up job is declared with (referrals/outbox.py)."""
+    import referrals.tasks  # noqa: F401 - importing the tasks declares every job
+    from referrals import outbox
+
+    jobs = {job.queue for job in outbox._JOBS.values()}
+    assert outbox.DELIVERIES_QUEUE in jobs, "no job on the deliveries queue: were they imported?"
+    return {outbox.DEFAULT_QUEUE, outbox.DELIVERIES_QUEUE} | jobs
+
+
+def consumed_queues(args) -> set[str]:
+    """The queues a ``celery worker`` command consumes (``-Q a,b``; Celery's default)."""
+    return set((option_value(args, "-Q", "--queues") or "celery").split(","))
+
+
+def test_every_queue_is_consumed_by_a_worker_service(services):
+    workers = {
+        name: consumed_queues(argv(service["command"]))
+        for name, service in services.items()
+        if "worker" in argv(service.get("command") or ["-"])
+    }
+    assert set(workers) == set(WORKERS), workers
+    consumed = set().union(*workers.values())
+    assert declared_queues() <= consumed, (
+        f"queues no worker consumes: {declared_queues() - consumed}"
+    )
+    # Deliveries (a partner's endpoint may hang) have a worker of their own.
+    assert workers["deliveries-worker"] == {"deliveries"}
+    assert "deliveries" not in workers["worker"]
+
+
+def test_the_benches_worker_consumes_every_queue_too():
+    """bench/load.py, bench/faults.py and tests/integration run one worker for all of it."""
+    from bench.harness import worker_command
+
+    args = worker_command("bench", concurrency=1)
+    assert option_value(args, "-A", "--app") == "welfare_portal"
+    assert declared_queues() <= consumed_queues(args)
+    only_deliveries = worker_command("bench", concurrency=1, queues="deliveries")
+    assert consumed_queues(only_deliveries) == {"deliveries"}
 
 
 # --- shared environment ------------------------------------------------------------

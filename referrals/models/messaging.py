@@ -1,5 +1,6 @@
 """Notifications, partners' webhook endpoints and outgoing deliveries."""
 
+import base64
 import secrets
 
 from django.conf import settings
@@ -11,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from referrals.models.referral import Referral, ReferralEvent
 from referrals.models.routing import ChoiceListValidator
+from welfare_portal.outbound import PublicURLValidator
 
 
 class Notification(models.Model):
@@ -64,13 +66,19 @@ class Notification(models.Model):
         return f"{self.recipient} · {self.get_kind_display()} · {self.referral}"
 
 
+WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
+
+
 def new_webhook_secret() -> str:
-    return secrets.token_urlsafe(32)
+    """32 random bytes in the Standard Webhooks form ``whsec_<base64>``, which the partners'
+    stock libraries (``standardwebhooks``, Svix) take as it is."""
+    return WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 class WebhookEndpoint(models.Model):
-    """Where a partner organisation wants to be told about its units' referrals. Each body
-    is signed with the endpoint's secret (HMAC-SHA256 over ``timestamp.body``)."""
+    """Where a partner organisation wants to be told about its units' referrals. Each call
+    is signed as Standard Webhooks sign (HMAC-SHA256 over ``id.timestamp.body``, keyed with
+    the secret's bytes); the URL must be a public internet address (no SSRF)."""
 
     class Event(models.TextChoices):
         ASSIGNED = "referral.assigned", _("A referral was assigned to one of our units")
@@ -84,11 +92,13 @@ class WebhookEndpoint(models.Model):
         verbose_name=_("organisation"),
     )
     url = models.URLField(
-        _("URL"), max_length=500, validators=[URLValidator(schemes=["https", "http"])]
+        _("URL"),
+        max_length=500,
+        validators=[URLValidator(schemes=["https", "http"]), PublicURLValidator()],
     )
     secret = models.CharField(
         _("signing secret"),
-        max_length=100,
+        max_length=200,  # room for any secret of before, base64-encoded (migration 0010)
         default=new_webhook_secret,
         help_text=_("Shared with the partner; used to sign every delivery."),
     )
@@ -159,6 +169,9 @@ class Delivery(models.Model):
     status_code = models.PositiveSmallIntegerField(_("last HTTP status"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    # Set while one worker is sending (outside any transaction), so a duplicate job does not
+    # send it at the same time; a claim past this time (its worker died) may be taken again.
+    claimed_until = models.DateTimeField(_("being sent until"), null=True, blank=True)
     updated_at = models.DateTimeField(_("last attempt"), auto_now=True)
 
     class Meta:

@@ -1,15 +1,18 @@
-"""Signed webhooks to a partner organisation, against a real HTTP listener on loopback."""
+"""Signed webhooks to a partner organisation, against a real HTTP listener on loopback.
 
-import hashlib
-import hmac
+The listeners are on 127.0.0.1, which the portal refuses to call (welfare_portal/outbound.py):
+``loopback_allowed`` lets that one address through, as the setting would a partner's private
+link; tests/referrals/test_webhook_delivery.py shows what happens without it."""
+
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from referrals.deliveries import delivery_send
-from referrals.models import Delivery, ReferralEvent, WebhookEndpoint
+from referrals.models import Delivery, ReferralEvent, WebhookEndpoint, new_webhook_secret
 from referrals.notifications import notify_assignment
 from referrals.services import referral_route
 from services.models import NeedCategory
@@ -18,21 +21,39 @@ from tests.referrals.partners import bearer, partner_client, token_for
 
 pytestmark = pytest.mark.django_db
 
+LOOPBACK = ["127.0.0.1/32"]
+
 
 class PartnerEndpoint:
-    """A partner's webhook receiver: answers with the queued status codes, then 200."""
+    """A partner's webhook receiver: answers with the queued status codes, then 200. A 3xx
+    points back at the receiver (``/moved``), so a redirect that was followed would show.
+    Clear ``release`` and each call waits until it is set again: a hanging endpoint."""
 
     def __init__(self):
         self.received: list[dict] = []
         self.statuses: list[int] = []
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+        self.release.set()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - http.server's naming
-                body = self.rfile.read(int(self.headers["Content-Length"])).decode()
-                outer.received.append({"headers": dict(self.headers), "body": body})
-                self.send_response(outer.statuses.pop(0) if outer.statuses else 200)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length).decode()
+                outer.received.append(
+                    {"path": self.path, "headers": dict(self.headers), "body": body}
+                )
+                outer.arrived.set()
+                outer.release.wait(30)
+                status = outer.statuses.pop(0) if outer.statuses else 200
+                self.send_response(status)
+                if 300 <= status < 400:
+                    self.send_header("Location", "/moved")
+                self.send_header("Content-Length", "0")
                 self.end_headers()
+
+            do_GET = do_POST  # noqa: N815 - a followed 302/303 would come as a GET
 
             def log_message(self, *args):
                 pass
@@ -46,8 +67,14 @@ class PartnerEndpoint:
         return self
 
     def __exit__(self, *exc):
+        self.release.set()
         self.server.shutdown()
         self.server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def loopback_allowed(settings):
+    settings.WEBHOOK_ALLOWED_PRIVATE_NETWORKS = LOOPBACK
 
 
 @pytest.fixture
@@ -67,14 +94,12 @@ def routed(referrer, caring_team, ssp_area, ifsc_unit):
 
 
 def verify(secret: str, received: dict) -> bool:
-    """What a partner does: recompute the signature over ``timestamp.body``."""
-    parts = dict(
-        item.split("=", 1) for item in received["headers"]["X-Welfare-Signature"].split(",")
-    )
-    expected = hmac.new(
-        secret.encode(), f"{parts['t']}.{received['body']}".encode(), hashlib.sha256
-    ).hexdigest()
-    return hmac.compare_digest(expected, parts["v1"])
+    """What a partner does: check the call with the stock Standard Webhooks library."""
+    try:
+        Webhook(secret).verify(received["body"], received["headers"])
+    except WebhookVerificationError:
+        return False
+    return True
 
 
 def test_the_units_organisation_gets_a_signed_call_retried_after_a_500(partner, routed, ifsc_unit):
@@ -89,9 +114,15 @@ def test_the_units_organisation_gets_a_signed_call_retried_after_a_500(partner, 
     delivery = delivery_send(delivery_id=delivery.pk)
     assert (delivery.state, delivery.attempts, delivery.status_code) == ("sent", 2, 200)
     assert len(partner.received) == 2
-    call = partner.received[-1]
-    assert verify(endpoint.secret, call)
-    assert not verify("another-secret", call)
+    first, call = partner.received
+    assert verify(endpoint.secret, first) and verify(endpoint.secret, call)
+    assert not verify(new_webhook_secret(), call)
+    # One webhook-id for the delivery, on every try: the partner can drop a replay.
+    assert first["headers"]["webhook-id"] == call["headers"]["webhook-id"] == f"msg_{delivery.pk}"
+    assert call["headers"]["X-Welfare-Event"] == "referral.assigned"
+    assert "X-Welfare-Signature" not in call["headers"]
+    tampered = {**call, "body": call["body"].replace("referral.assigned", "referral.cancelled")}
+    assert not verify(endpoint.secret, tampered)
     payload = json.loads(call["body"])
     assert payload["type"] == "referral.assigned"
     assert payload["id"] == f"evt_{routed.pk}"
@@ -155,6 +186,7 @@ def test_a_partner_registers_an_endpoint_and_gets_the_secret_once(client, ifsc_u
     body = created.json()
     endpoint = WebhookEndpoint.objects.get(pk=body["id"])
     assert body["secret"] == endpoint.secret
+    assert endpoint.secret.startswith("whsec_")  # Standard Webhooks' form
     assert endpoint.organisation == ifsc_unit.organisation
     listed = client.get("/api/v1/webhooks/", **bearer(token)).json()
     assert [e["url"] for e in listed] == [partner.url]

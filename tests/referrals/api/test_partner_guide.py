@@ -1,5 +1,6 @@
 """The README's partner guide, run as written (curl and python3) against the live test server
-with the demo's clients: token, first page, filing a referral, accepting it."""
+with the demo's clients: token, first page, filing a referral, accepting it; and its Python
+check of a webhook call, run on a call the portal really made."""
 
 import json
 import re
@@ -10,7 +11,10 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from referrals.models import Referral, Status
+from referrals.deliveries import delivery_send, webhook_deliveries
+from referrals.models import Referral, ReferralEvent, Status, WebhookEndpoint, new_webhook_secret
+from tests import factories
+from tests.referrals.test_webhooks import LOOPBACK, PartnerEndpoint
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 
@@ -42,3 +46,44 @@ def test_the_readme_guide_works_against_the_demo(live_server, eager_tasks):
     assert answer["status"] == "accepted" and answer["unit"] == "ifsc-f-01"
     filed = Referral.objects.get(reference=answer["reference"])
     assert filed.status == Status.ACCEPTED and filed.referring_team.code == "care-team-f01"
+
+
+def webhook_example() -> str:
+    section = README.read_text().split("## Partner API", 1)[1]
+    webhooks = section.split("**Webhooks.**", 1)[1].split("**Directory.**", 1)[0]
+    [code] = re.findall(r"```python\n(.*?)```", webhooks, flags=re.S)
+    return code
+
+
+@pytest.mark.django_db
+def test_the_readme_webhook_check_takes_a_real_call_once_and_refuses_forgeries(
+    referrer, caring_team, ifsc_unit, settings, capsys
+):
+    settings.WEBHOOK_ALLOWED_PRIVATE_NETWORKS = LOOPBACK
+    referral = factories.ReferralFactory(
+        referrer=referrer, referring_team=caring_team, status="assigned", assigned_unit=ifsc_unit
+    )
+    event = ReferralEvent.objects.create(
+        referral=referral, from_status="submitted", to_status="assigned", unit=ifsc_unit
+    )
+    with PartnerEndpoint() as partner:
+        endpoint = WebhookEndpoint.objects.create(
+            organisation=ifsc_unit.organisation, url=partner.url
+        )
+        [delivery] = webhook_deliveries(event, WebhookEndpoint.Event.ASSIGNED)
+        assert delivery_send(delivery_id=delivery.pk).state == "sent"
+    [call] = partner.received
+    body, headers = call["body"].encode(), call["headers"]
+
+    partner_code: dict = {}
+    exec(webhook_example(), partner_code)  # noqa: S102 - the README's own example
+    partner_code["SECRET"] = endpoint.secret
+    receive = partner_code["receive"]
+
+    assert receive(body, headers) == 200
+    assert capsys.readouterr().out == f"referral.assigned {referral.reference}\n"
+    assert receive(body, headers) == 200  # the same call again (a retry): handled once
+    assert capsys.readouterr().out == ""
+    assert receive(body.replace(b"assigned", b"cancelled"), headers) == 400
+    partner_code["SECRET"] = new_webhook_secret()
+    assert receive(body, headers) == 400
