@@ -10,14 +10,17 @@ choices in ``referrals/models/choices.py``, where the tables' constraints need t
 ``referrals/services.py`` carries the transitions out; this module only decides.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Membership, User
-from referrals.models import OPEN_STATUSES, Referral, Status
+from accounts.models import User
+from accounts.selectors import user_scope
+from referrals.models import OPEN_STATUSES, Referral, ReferralEvent, Status
+from referrals.routing import reasons_from_json
 from services.models import ServiceUnit
 
 
@@ -130,14 +133,11 @@ def actor_roles(*, user: User | None, referral: Referral, partner=None) -> set[A
         roles.add(Actor.ADMIN)
     if referral.referrer_id == user.pk:
         roles.add(Actor.REFERRER)
-    office_id = referral.district.welfare_office_id
-    for role, unit_id, membership_office_id in Membership.objects.filter(user=user).values_list(
-        "role", "service_unit_id", "welfare_office_id"
-    ):
-        if role in Membership.STAFF_ROLES and unit_id and unit_id == referral.assigned_unit_id:
-            roles.add(Actor.UNIT)
-        elif role == Membership.Role.DISTRICT_OFFICER and membership_office_id == office_id:
-            roles.add(Actor.OFFICE)
+    scope = user_scope(user)  # the one home of who covers what (accounts/selectors.py)
+    if referral.assigned_unit_id is not None and referral.assigned_unit_id in scope.unit_ids:
+        roles.add(Actor.UNIT)
+    if referral.district_id in scope.district_ids:
+        roles.add(Actor.OFFICE)
     return roles
 
 
@@ -165,3 +165,113 @@ REFERRER_TOLD = (
     Status.CANCELLED,
     Status.ENTERED_IN_ERROR,
 )
+
+
+# --- What each reader sees of the timeline ------------------------------------------------
+#
+# The one policy for the page, the API (people and partner systems), the e-mails:
+#
+#   reader                               events  when, step, unit,   reason, note,
+#                                                routing reasons,    details
+#                                                who took the step
+#   the assigned unit (its staff, or     all     yes                 yes
+#     its organisation's partner system)
+#   the district office, administrators  all     yes                 yes
+#   the referrer (or the partner system  all     yes                 only of the steps
+#     that filed it), anyone else                                    they took themselves
+#
+# ARCHITECTURE: the referrer follows every step (status, the unit, the outcome summary on the
+# referral) but never reads the recipient's case notes: a decline's or a hold's reason, the
+# unit's internal note, the office's reason for an override or an escalation, nor the
+# details (routing candidates, the other referrals a consent withdrawal reached, the client
+# that acted). The routing reasons stay visible to all: they explain why this unit (the page's
+# "Why this routing"), from the rules, not from anyone's notes.
+
+CASE_NOTE_READERS = frozenset({Actor.UNIT, Actor.OFFICE, Actor.ADMIN})
+
+
+@dataclass(frozen=True)
+class VisibleEvent:
+    """One timeline event as one reader may see it. The event itself is kept private (a
+    template cannot reach ``_event``), so a page shows only what the policy lets through."""
+
+    _event: ReferralEvent = field(repr=False)
+    shows_case_notes: bool
+
+    @property
+    def at(self):
+        return self._event.at
+
+    @property
+    def kind(self) -> str:
+        return self._event.kind
+
+    @property
+    def from_status(self) -> str:
+        return self._event.from_status
+
+    @property
+    def to_status(self) -> str:
+        return self._event.to_status
+
+    def get_kind_display(self) -> str:
+        return self._event.get_kind_display()
+
+    def get_to_status_display(self) -> str:
+        return self._event.get_to_status_display()
+
+    @property
+    def unit(self) -> ServiceUnit | None:
+        return self._event.unit
+
+    @property
+    def actor_name(self) -> str:
+        """Who took the step ("" for the system); reads ``actor``, so load it if shown."""
+        actor = self._event.actor
+        return (actor.get_full_name() or actor.get_username()) if actor else ""
+
+    @cached_property
+    def reasons(self) -> list[str]:
+        """The routing decision's reasons, in the reader's language."""
+        return [reason.text() for reason in reasons_from_json(self._event.details.get("reasons"))]
+
+    @property
+    def reason(self) -> str:
+        return self._event.reason if self.shows_case_notes else ""
+
+    @property
+    def note(self) -> str:
+        return self._event.note if self.shows_case_notes else ""
+
+    @property
+    def details(self) -> dict:
+        return dict(self._event.details) if self.shows_case_notes else {}
+
+
+def visible_event(
+    event: ReferralEvent, *, roles: set[Actor] | frozenset[Actor], reader_id: int | None = None
+) -> VisibleEvent:
+    """``event`` for a reader acting in ``roles`` (``actor_roles``); ``reader_id`` is the
+    reader's user id, whose own steps show their text. No roles: what every reader sees."""
+    own_step = reader_id is not None and event.actor_id == reader_id
+    return VisibleEvent(event, shows_case_notes=bool(roles & CASE_NOTE_READERS) or own_step)
+
+
+def timeline_for(
+    referral: Referral, *, roles: set[Actor] | frozenset[Actor], reader_id: int | None = None
+) -> list[VisibleEvent]:
+    """The referral's timeline for one reader, from its (prefetched) events: no query of its
+    own beyond ``referral.events.all()``."""
+    return [visible_event(e, roles=roles, reader_id=reader_id) for e in referral.events.all()]
+
+
+def reading_roles(*, referral: Referral, user: User | None = None, partner=None) -> set[Actor]:
+    """``actor_roles`` for someone reading ``referral``. A partner system's capacity (the
+    assigned unit, when that unit is its organisation's) is read from the referral's assigned
+    unit when the caller loaded it with the referral, as the API does: the same rule as
+    ``actor_roles``, without a query on a read whose count is pinned."""
+    if partner is not None and Referral.assigned_unit.is_cached(referral):
+        unit = referral.assigned_unit
+        theirs = unit is not None and unit.organisation_id == partner.organisation_id
+        return {Actor.UNIT} if theirs else set()
+    return actor_roles(user=user, referral=referral, partner=partner)

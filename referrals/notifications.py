@@ -20,6 +20,7 @@ from accounts.models import Membership, User
 from districts.models import WelfareOffice
 from referrals import outbox
 from referrals.deliveries import email_delivery, webhook_deliveries
+from referrals.lifecycle import visible_event
 from referrals.models import (
     OPEN_STATUSES,
     Delivery,
@@ -126,14 +127,18 @@ def language_of(user: User) -> str:
 
 def render_email(notification: Notification, user: User) -> dict:
     """Subject and body in the recipient's language. No personal data: the reference, the
-    risk level and a link to the page, which checks who may see what."""
+    risk level and a link to the page, which checks who may see what. The event is shown as
+    every reader of the referral may see it (``lifecycle.visible_event`` with no roles: the
+    step and the unit, never a reason or a note), since an e-mail leaves the portal."""
     referral = notification.referral
+    event = visible_event(notification.event, roles=frozenset())
     with translation.override(language_of(user)):
         context = {
             "notification": notification,
             "kind": notification.get_kind_display(),
             "referral": referral,
-            "unit": notification.event.unit,
+            "event": event,
+            "unit": event.unit,
             "link": settings.SITE_URL.rstrip("/")
             + reverse("referrals:detail", kwargs={"public_id": referral.public_id}),
             "user": user,

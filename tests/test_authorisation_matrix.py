@@ -176,7 +176,7 @@ MATRIX: dict[str, dict[str, dict[str, Answer]]] = {
     },
     "referrals:act": {  # action "accept": the assigned unit's step
         "POST": page(
-            Redirect("referrals:detail"),  # refused with a message, nothing changed
+            404,  # not theirs to take: answered as "not found" (referrals/web/errors.py)
             own_unit_worker=Changed(Redirect("referrals:detail")),
             **OUTSIDERS,
         )

@@ -1,16 +1,17 @@
 """Output shapes of the partner API. Personal data appears only in the detail, and the
 identity number only masked."""
 
-from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from districts.models import District, SubDistrict
 from referrals import identity
-from referrals.api.filters import in_utc
 from referrals.identity import IdType
+from referrals.lifecycle import VisibleEvent, timeline_for
 from referrals.models import Referral, ReferralEvent, RiskFactor, WebhookEndpoint
+from referrals.submission import OUT_OF_RANGE, in_range, phone_field
 from services.models import NeedCategory
 
 
@@ -42,6 +43,9 @@ class ReferralSummaryOut(serializers.ModelSerializer):
 
 
 class EventOut(serializers.ModelSerializer):
+    """One step of the referral's timeline. `reason` and `note` are empty for a caller who
+    may not read the case notes: the referrer, or the client that filed the referral."""
+
     unit = serializers.CharField(source="unit.code", allow_null=True)
 
     class Meta:
@@ -49,11 +53,24 @@ class EventOut(serializers.ModelSerializer):
         fields = ["at", "kind", "from_status", "to_status", "reason", "note", "unit"]
 
 
+class TimelineOut(serializers.ListSerializer):
+    """The referral's timeline through the one policy, ``lifecycle.timeline_for``, for the
+    caller the view names in the context (``reader_roles``, ``reader_id``). Without them, what
+    every reader may see: a serializer used elsewhere shows no case notes by mistake."""
+
+    def get_attribute(self, instance: Referral) -> list[VisibleEvent]:
+        return timeline_for(
+            instance,
+            roles=self.context.get("reader_roles", frozenset()),
+            reader_id=self.context.get("reader_id"),
+        )
+
+
 class ReferralDetailOut(ReferralSummaryOut):
     needs = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
     phone = serializers.CharField(source="phone.as_e164", allow_null=True, default=None)
     identity_number = serializers.SerializerMethodField()
-    timeline = EventOut(source="events", many=True)
+    timeline = TimelineOut(child=EventOut(), source="events")
 
     class Meta(ReferralSummaryOut.Meta):
         fields = [
@@ -105,20 +122,36 @@ def _has_surrogate(text: str) -> bool:
 
 class InRangeDateTimeField(serializers.DateTimeField):
     """ISO 8601 allows offsets (up to ±23:59) that push year 1 or 9999 out of what Python
-    and PostgreSQL can hold; such a time is DRF's own "out of range" field error, not a
-    server error."""
+    and PostgreSQL can hold; such a time is a field error (``submission.in_range``, the
+    page's own message), not a server error."""
+
+    default_error_messages = {"overflow": OUT_OF_RANGE}
 
     def enforce_timezone(self, value):
         try:
-            return in_utc(super().enforce_timezone(value))
-        except (OverflowError, forms.ValidationError):
+            return in_range(super().enforce_timezone(value))
+        except ValidationError:
             self.fail("overflow")
+
+
+class PhoneField(serializers.CharField):
+    """A phone number read as the page's form reads it (``submission.phone_field``), with
+    the page's message."""
+
+    reader = phone_field(required=False)
+
+    def to_internal_value(self, data):
+        try:
+            return self.reader.clean(super().to_internal_value(data))
+        except ValidationError as error:
+            raise serializers.ValidationError(error.messages) from error
 
 
 class ReferralIn(serializers.ModelSerializer):
     """A referral filed by a partner system: the fields of the referral form, with districts,
-    sub-districts and needs named by code. Which fields are required, and the consent rules,
-    are the form's (``ReferralForm`` with ``submitting=True``)."""
+    sub-districts and needs named by code. This checks the body's shape; which fields are
+    required to submit, and the consent rules, are ``submission.submission_errors``, the
+    page's own."""
 
     district = CodeField(slug_field="code", queryset=District.objects.all())
     sub_district = CodeField(
@@ -129,7 +162,7 @@ class ReferralIn(serializers.ModelSerializer):
         required=False,
         help_text="Need category codes, as in the directory (e.g. elderly_care).",
     )
-    phone = serializers.CharField(
+    phone = PhoneField(
         max_length=32, required=False, allow_blank=True, help_text="E.164, or 8 digits in HK."
     )
     id_type = serializers.ChoiceField(choices=IdType.choices, required=False, allow_blank=True)
@@ -179,23 +212,24 @@ class ReferralIn(serializers.ModelSerializer):
             )
         return [found[code] for code in dict.fromkeys(codes)]
 
-    def form_data(self) -> dict:
-        """The validated body as the referral form's POST data."""
-        data = dict(self.validated_data)
-        data["district"] = data["district"].pk
-        data["sub_district"] = data["sub_district"].pk if data.get("sub_district") else ""
-        data["needs"] = [need.pk for need in data.get("needs", [])]
-        for name in self.Meta.fields:  # what the page's form would have preset
-            if name not in data and name in MODEL_DEFAULTS:
-                data[name] = MODEL_DEFAULTS[name]
-        return {name: value for name, value in data.items() if value is not None}
+    def model_values(self) -> dict:
+        """The validated body as the referral's values; a field left out is what the page's
+        form presets (the model's default), or blank."""
+        data = self.validated_data
+        return {name: data[name] if name in data else _unsent(name) for name in VALUE_FIELDS}
 
 
-MODEL_DEFAULTS = {
-    field.name: field.get_default()
-    for field in Referral._meta.get_fields()
-    if getattr(field, "has_default", lambda: False)() and field.name in ReferralIn.Meta.fields
-}
+def _unsent(name: str):
+    field = Referral._meta.get_field(name)
+    if field.has_default():
+        return field.get_default()
+    return None if field.null else ""
+
+
+# The referral's own fields in the body (the needs and the identity number are apart).
+VALUE_FIELDS = [
+    name for name in ReferralIn.Meta.fields if name not in {"needs", "id_type", "id_number"}
+]
 
 
 class VersionIn(serializers.Serializer):

@@ -3,7 +3,6 @@ selectors' visibility for a partner (its organisation's units, what it filed) or
 signed-in person; anything else is a 404."""
 
 from django.db.models import Prefetch, QuerySet
-from django.http import Http404
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, generics
@@ -25,7 +24,7 @@ from referrals.api.serializers import (
     WebhookEndpointOut,
 )
 from referrals.audit import log_personal_data_access, log_personal_data_access_many
-from referrals.errors import Conflict, NotPermitted, ReferralError
+from referrals.lifecycle import reading_roles
 from referrals.models import (
     AccessLog,
     Referral,
@@ -144,9 +143,26 @@ class ReferralDetail(generics.RetrieveAPIView):
             channel=AccessLog.Channel.API,
             detail=caller(request) + (", identity number in full" if show_identity else ""),
         )
-        context = {**self.get_serializer_context(), "show_identity": show_identity}
+        context = {
+            **self.get_serializer_context(),
+            "show_identity": show_identity,
+            **timeline_reader(request, referral),
+        }
         serializer = self.get_serializer(referral, context=context)
         return Response(serializer.data)
+
+
+def timeline_reader(request, referral: Referral) -> dict:
+    """Who reads the timeline, for ``lifecycle.timeline_for``: a partner acting as the
+    assigned unit sees what the unit sees, one that filed the referral what a referrer sees.
+    A partner's capacity costs no query (the assigned unit is loaded with the referral); a
+    signed-in person's is one read of their memberships, as on the referral's page."""
+    partner = partner_of(request)
+    if partner is not None:
+        roles = reading_roles(referral=referral, partner=partner)
+        return {"reader_roles": roles, "reader_id": partner.service_user_id}
+    roles = reading_roles(referral=referral, user=request.user)
+    return {"reader_roles": roles, "reader_id": request.user.pk}
 
 
 def shows_identity(request) -> bool:
@@ -217,21 +233,11 @@ class ReferralAction(generics.GenericAPIView):
         incoming.is_valid(raise_exception=True)
         data = dict(incoming.validated_data)
         version = self.expected_version(request, data.pop("version", None))
-        try:
-            updated = self.act(referral, data, version)
-        except Conflict as error:
-            raise ConflictError(str(error.message)) from error
-        except NotPermitted as error:
-            raise Http404 from error
-        except ReferralError as error:
-            raise exceptions.ValidationError({"status": [str(error.message)]}) from error
+        # A refusal (stale version 409, a step one may not take 404, the wrong status or a
+        # missing reason 400) is answered by the exception handler from its class.
+        updated = self.act(referral, data, version)
         updated = self.get_queryset().get(pk=updated.pk)
         return Response(ReferralSummaryOut(updated).data, headers={"ETag": f'"{updated.version}"'})
-
-
-class ConflictError(exceptions.APIException):
-    status_code = 409
-    default_detail = "Conflict"
 
 
 class AcceptReferral(ReferralAction):

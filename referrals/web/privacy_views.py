@@ -10,15 +10,15 @@ from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from referrals import privacy
-from referrals.errors import NotPermitted, ReferralError
-from referrals.models import Referral
 from referrals.selectors import referrals_visible_to
+from referrals.web.errors import answers_refusals, same_page
 from referrals.web.privacy_forms import AccessRequestForm, ConsentWithdrawalForm
 
 
@@ -41,6 +41,7 @@ def privacy_notice(request):
 @login_required
 @sensitive_post_parameters("id_number", "name", "phone")
 @require_http_methods(["GET", "POST"])
+@answers_refusals(back=same_page)
 def access_request(request):
     """A data access request (PDPO s.18): find the person's referrals and download them."""
     if not request.user.is_administrator:
@@ -78,8 +79,13 @@ def access_request(request):
     )
 
 
+def _back_to_referral(request, *, public_id) -> str:
+    return reverse("referrals:detail", kwargs={"public_id": public_id})
+
+
 @login_required
 @require_POST
+@answers_refusals(back=_back_to_referral)
 def withdraw_consent(request, public_id):
     referral = referrals_visible_to(request.user).filter(public_id=public_id).first()
     if referral is None:
@@ -89,35 +95,25 @@ def withdraw_consent(request, public_id):
         for errors in form.errors.values():
             for error in errors:
                 messages.error(request, error)
-        return _back(referral)
+        return redirect(_back_to_referral(request, public_id=public_id))
     data = form.cleaned_data
-    try:
-        result = privacy.referral_withdraw_consent(
-            referral_id=referral.pk,
-            actor=request.user,
-            withdrawn_at=data["withdrawn_at"],
-            method=data["method"],
-            note=data["note"],
-            expected_version=data["version"],
+    result = privacy.referral_withdraw_consent(
+        referral_id=referral.pk,
+        actor=request.user,
+        withdrawn_at=data["withdrawn_at"],
+        method=data["method"],
+        note=data["note"],
+        expected_version=data["version"],
+    )
+    messages.success(
+        request,
+        _(
+            "The withdrawal of consent is recorded. Referrals withdrawn: %(cancelled)s; "
+            "left open under the urgent-protection exemption: %(flagged)s."
         )
-    except NotPermitted as error:
-        raise Http404 from error
-    except ReferralError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(
-            request,
-            _(
-                "The withdrawal of consent is recorded. Referrals withdrawn: %(cancelled)s; "
-                "left open under the urgent-protection exemption: %(flagged)s."
-            )
-            % {
-                "cancelled": ", ".join(result.cancelled) or "—",
-                "flagged": ", ".join(result.flagged) or "—",
-            },
-        )
-    return _back(referral)
-
-
-def _back(referral: Referral):
-    return redirect("referrals:detail", public_id=referral.public_id)
+        % {
+            "cancelled": ", ".join(result.cancelled) or "—",
+            "flagged": ", ".join(result.flagged) or "—",
+        },
+    )
+    return redirect(_back_to_referral(request, public_id=public_id))

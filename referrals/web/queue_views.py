@@ -29,6 +29,7 @@ from referrals.queues import (
     units_for_reassignment,
 )
 from referrals.services import referral_cancel
+from referrals.web.errors import NOT_FOUND_LINE, refusal_line
 
 ROW_RELATIONS = ("district", "sub_district", "assigned_unit", "referring_team")
 
@@ -99,7 +100,7 @@ def queue_bulk(request):
     for referral_id in map(int, ids[:100]):
         referral = found.get(referral_id)
         if referral is None:
-            messages.error(request, _("A selected referral is not in your districts."))
+            messages.error(request, NOT_FOUND_LINE)
             continue
         try:
             if action == "reassign":
@@ -111,10 +112,9 @@ def queue_bulk(request):
             else:
                 referral_cancel(referral_id=referral.pk, actor=request.user, reason=reason)
         except ReferralError as error:
-            messages.error(
-                request,
-                _("%(reference)s: %(error)s") % {"reference": referral.reference, "error": error},
-            )
+            # A batch answers each row's refusal in its line (referrals/web/errors.py): the
+            # other rows were done or refused in their own transactions.
+            messages.error(request, refusal_line(referral.reference, error))
         else:
             messages.success(request, _("%(reference)s: done.") % {"reference": referral.reference})
     return back

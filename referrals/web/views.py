@@ -10,6 +10,7 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
@@ -19,8 +20,14 @@ from django.views.decorators.http import require_GET, require_POST
 from referrals import identity
 from referrals.assignment import referral_assign, referral_escalate
 from referrals.audit import log_personal_data_access, log_personal_data_access_many
-from referrals.errors import NotPermitted, ReferralError
-from referrals.lifecycle import ESCALATABLE, TRANSITIONS, Actor, actor_roles, available_transitions
+from referrals.lifecycle import (
+    ESCALATABLE,
+    TRANSITIONS,
+    Actor,
+    actor_roles,
+    available_transitions,
+    timeline_for,
+)
 from referrals.models import AccessLog, Notification, Referral, RiskLevel, Status
 from referrals.notifications import notification_mark_read
 from referrals.routing import reasons_from_json
@@ -36,6 +43,7 @@ from referrals.selectors import (
 )
 from referrals.services import ACTION_SERVICES
 from referrals.submission import UNCHANGED, referral_save_draft, referral_submit
+from referrals.web.errors import answers_refusals, same_page
 from referrals.web.forms import ReferralForm
 
 REFERRALS_PER_PAGE = 25
@@ -91,6 +99,7 @@ def _default_sub_district(team):
 
 @login_required
 @sensitive_post_parameters("id_number")
+@answers_refusals(back=same_page)
 def referral_new(request):
     teams = referrer_teams(user=request.user)
     if not teams.exists():
@@ -117,6 +126,7 @@ def referral_new(request):
 
 @login_required
 @sensitive_post_parameters("id_number")
+@answers_refusals(back=same_page)
 def referral_edit(request, public_id):
     referral = Referral.objects.filter(public_id=public_id, referrer=request.user).first()
     if referral is None:
@@ -184,8 +194,6 @@ def _save(request, *, teams, referral: Referral | None):
     except ValidationError as error:
         form.add_error(None, error)
         return _render_form(request, form, referral=referral, status=400)
-    except NotPermitted as error:
-        raise Http404 from error
     if created:
         messages.success(
             request,
@@ -239,18 +247,9 @@ def referral_detail(request, public_id):
         return redirect("referrals:edit", public_id=referral.public_id)
     roles = actor_roles(user=request.user, referral=referral)
     log_personal_data_access(user=request.user, referral=referral, channel=AccessLog.Channel.PAGE)
-    sees_case_notes = bool(roles & {Actor.UNIT, Actor.OFFICE, Actor.ADMIN})
     full_id = ""
     if referral.id_number_encrypted and roles & {Actor.UNIT, Actor.OFFICE}:
         full_id = identity.decrypt(referral.id_number_encrypted)
-    events = [
-        {
-            "event": event,
-            "shows_text": sees_case_notes or event.actor_id == request.user.pk,
-            "reasons": [r.text() for r in reasons_from_json(event.details.get("reasons"))],
-        }
-        for event in referral.events.all()
-    ]
     routed = latest_routing_event(referral)
     office = bool(roles & {Actor.OFFICE, Actor.ADMIN})
     return render(
@@ -258,9 +257,8 @@ def referral_detail(request, public_id):
         "referrals/detail.html",
         {
             "referral": referral,
-            "events": events,
+            "events": timeline_for(referral, roles=roles, reader_id=request.user.pk),
             "full_id": full_id,
-            "sees_case_notes": sees_case_notes,
             "sees_duplicate_links": office,
             "transitions": available_transitions(roles=roles, referral=referral),
             "routing_reasons": [r.text() for r in reasons_from_json(routed.details.get("reasons"))]
@@ -290,35 +288,43 @@ def _triage_panel(referral: Referral) -> dict | None:
     }
 
 
+def _back(request, *, public_id, **_url_kwargs) -> str:
+    """Where the form came from (the queue, the inbox) when it says so and it is ours; else
+    the referral's page."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return reverse("referrals:detail", kwargs={"public_id": public_id})
+
+
 @login_required
 @require_POST
+@answers_refusals(back=_back)
 def referral_act(request, public_id):
+    """A lifecycle step from the referral's page or the unit's inbox."""
     referral = _visible_or_404(request, public_id)
     action = request.POST.get("action", "")
     service = ACTION_SERVICES.get(action)
     if service is None:
         messages.error(request, _("Unknown action."))
-        return _back(request, referral)
-    version = _posted_version(request)
-    try:
-        updated = service(
-            referral_id=referral.pk,
-            actor=request.user,
-            reason=request.POST.get("reason", ""),
-            note=request.POST.get("note", ""),
-            outcome=request.POST.get("outcome", ""),
-            services_provided=request.POST.get("services_provided", ""),
-            expected_version=version,
-        )
-    except ReferralError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(
-            request,
-            _("%(reference)s is now “%(status)s”.")
-            % {"reference": updated.reference, "status": updated.get_status_display()},
-        )
-    return _back(request, referral)
+        return redirect(_back(request, public_id=public_id))
+    updated = service(
+        referral_id=referral.pk,
+        actor=request.user,
+        reason=request.POST.get("reason", ""),
+        note=request.POST.get("note", ""),
+        outcome=request.POST.get("outcome", ""),
+        services_provided=request.POST.get("services_provided", ""),
+        expected_version=_posted_version(request),
+    )
+    messages.success(
+        request,
+        _("%(reference)s is now “%(status)s”.")
+        % {"reference": updated.reference, "status": updated.get_status_display()},
+    )
+    return redirect(_back(request, public_id=public_id))
 
 
 @login_required
@@ -366,6 +372,7 @@ def referral_triage_panel(request, public_id):
 
 @login_required
 @require_POST
+@answers_refusals(back=_back)
 def referral_route_by_hand(request, public_id):
     """The district office routes (or re-routes) a referral by hand."""
     referral = _visible_or_404(request, public_id)
@@ -377,54 +384,31 @@ def referral_route_by_hand(request, public_id):
     unit = offered.get(request.POST.get("unit", ""))
     if unit is None:
         messages.error(request, _("Choose a unit from the list."))
-        return _back(request, referral)
-    try:
-        updated = referral_assign(
-            referral_id=referral.pk,
-            actor=request.user,
-            unit=unit,
-            reason=request.POST.get("reason", ""),
-            expected_version=_posted_version(request),
-        )
-    except ReferralError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(
-            request,
-            _("Assigned to %(unit)s.") % {"unit": updated.assigned_unit.name},
-        )
-    return _back(request, referral)
+        return redirect(_back(request, public_id=public_id))
+    updated = referral_assign(
+        referral_id=referral.pk,
+        actor=request.user,
+        unit=unit,
+        reason=request.POST.get("reason", ""),
+        expected_version=_posted_version(request),
+    )
+    messages.success(request, _("Assigned to %(unit)s.") % {"unit": updated.assigned_unit.name})
+    return redirect(_back(request, public_id=public_id))
 
 
 @login_required
 @require_POST
+@answers_refusals(back=_back)
 def referral_escalate_view(request, public_id):
     referral = _visible_or_404(request, public_id)
-    try:
-        referral_escalate(
-            referral_id=referral.pk,
-            actor=request.user,
-            reason=request.POST.get("reason", ""),
-            expected_version=_posted_version(request),
-        )
-    except NotPermitted as error:
-        raise Http404 from error
-    except ReferralError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(request, _("Escalated: the district office has been alerted."))
-    return redirect("referrals:detail", public_id=referral.public_id)
-
-
-def _back(request, referral: Referral):
-    """Where the form came from (the queue, the inbox) when it says so and it is ours; else
-    the referral's page."""
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return redirect(target)
-    return redirect("referrals:detail", public_id=referral.public_id)
+    referral_escalate(
+        referral_id=referral.pk,
+        actor=request.user,
+        reason=request.POST.get("reason", ""),
+        expected_version=_posted_version(request),
+    )
+    messages.success(request, _("Escalated: the district office has been alerted."))
+    return redirect(_back(request, public_id=public_id))
 
 
 def _posted_version(request) -> int:

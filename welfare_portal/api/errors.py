@@ -1,6 +1,10 @@
 """One JSON error shape for the whole API: ``{"error": code, "message": text, "fields": {}}``.
 
 ``message`` is translated (Accept-Language); ``fields`` carries per-field messages for a 400.
+A refusal of the domain (``welfare_portal.domain.DomainError``: a stale version, a step from
+the wrong status, a missing reason, a step one may not take) needs no handling in the views:
+it is answered here, with the status and code its class names, and one answered as "not
+found" exactly as a missing object is.
 """
 
 from django.http import Http404
@@ -8,6 +12,8 @@ from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from welfare_portal.domain import DomainError
 
 CODES = {
     status.HTTP_400_BAD_REQUEST: "invalid",
@@ -21,6 +27,8 @@ CODES = {
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, DomainError):
+        exc = _as_api_exception(exc)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(_("Not found, or not yours."))
     response = drf_exception_handler(exc, context)
@@ -39,6 +47,19 @@ def exception_handler(exc, context):
         "fields": fields,
     }
     return Response(body, status=response.status_code, headers=_auth_headers(response))
+
+
+class Refused(exceptions.APIException):
+    """A ``DomainError`` in DRF's terms: its status, its code, its message."""
+
+    def __init__(self, error: DomainError):
+        super().__init__(str(error.message))
+        self.status_code = error.status_code
+        self.error_code = error.code
+
+
+def _as_api_exception(error: DomainError) -> exceptions.APIException | Http404:
+    return Http404() if error.answered_as_not_found else Refused(error)
 
 
 def _flatten(detail, path: str = ""):
