@@ -1,12 +1,77 @@
-"""Reads about who a user is: their memberships and the scopes they grant."""
+"""Reads about who a user is: their memberships and the scopes they grant.
 
+The one home of "which districts an officer covers": a district officer covers the districts
+of the welfare office(s) they are a member of; headquarters (administrators) cover every
+district. Visibility, the queue, the dashboard, the lifecycle's OFFICE role and the
+navigation all ask ``user_scope`` (or, for a list of districts, ``districts_covered_by``).
+"""
+
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 
 from accounts.models import Membership, User
 from districts.models import District, WelfareOffice
 from services.models import ServiceUnit
+
+# The membership columns a scope is computed from: one row per membership, and per district
+# of an officer's office. The districts come as values, not as a subquery: callers put them
+# in ``district_id IN (…)``, which PostgreSQL answers from the district index (a subquery
+# OR-ed with other clauses made it read every referral).
+SCOPE_COLUMNS = ("role", "service_unit_id", "welfare_office__districts__id")
+
+
+@dataclass(frozen=True)
+class UserScope:
+    """What a user's memberships grant, read in one query."""
+
+    unit_ids: tuple[int, ...] = ()  # the units they work for (staff and supervisors)
+    district_ids: tuple[int, ...] = ()  # the districts their welfare offices cover
+    everywhere: bool = False  # headquarters: every district
+
+    @property
+    def reviews_districts(self) -> bool:
+        """Has the district office's work (the queue): headquarters, or an office."""
+        return self.everywhere or bool(self.district_ids)
+
+
+def scope_from_rows(rows: Iterable[tuple], *, is_administrator: bool = False) -> UserScope:
+    """The scope from ``SCOPE_COLUMNS`` rows, for a caller that reads them inside a query of
+    its own (the page context reads them with the unread count)."""
+    unit_ids, district_ids = set(), set()
+    for role, unit_id, district_id in rows:
+        if role in Membership.STAFF_ROLES and unit_id is not None:
+            unit_ids.add(unit_id)
+        elif role == Membership.Role.DISTRICT_OFFICER and district_id is not None:
+            district_ids.add(district_id)
+    return UserScope(
+        unit_ids=tuple(sorted(unit_ids)),
+        district_ids=tuple(sorted(district_ids)),
+        everywhere=is_administrator,
+    )
+
+
+def user_scope(user: User) -> UserScope:
+    """The units and districts ``user`` works in, in one query (none for someone signed out
+    or deactivated)."""
+    if not (user.is_authenticated and user.is_active):
+        return UserScope()
+    rows = Membership.objects.filter(user=user).values_list(*SCOPE_COLUMNS)
+    return scope_from_rows(rows, is_administrator=user.is_administrator)
+
+
+def districts_covered_by(*, user: User) -> QuerySet[District]:
+    """``user_scope(user).district_ids`` (or every district for headquarters) as districts,
+    by code, in one query: for a caller that needs the rows, not only their ids. The same
+    rule as ``scope_from_rows``: the districts of the offices of their officer memberships."""
+    if not (user.is_authenticated and user.is_active):
+        return District.objects.none()
+    districts = District.objects.order_by("code")
+    if user.is_administrator:
+        return districts
+    offices = Membership.objects.filter(user=user, role=Membership.Role.DISTRICT_OFFICER)
+    return districts.filter(welfare_office_id__in=offices.values("welfare_office_id"))
 
 
 @dataclass

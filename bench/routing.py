@@ -40,7 +40,7 @@ from django.utils import timezone  # noqa: E402
 from accounts.models import Membership, User  # noqa: E402
 from referrals.models import Notification, Referral, ReferralEvent  # noqa: E402
 from referrals.selectors import referrer_teams, routing_decision_for  # noqa: E402
-from referrals.services import referral_submit  # noqa: E402
+from referrals.submission import referral_submit  # noqa: E402
 from services.models import NeedCategory  # noqa: E402
 
 NEEDS = ["child_family", "mental_health", "elderly_care", "carer_support", "financial_hardship"]
@@ -59,6 +59,8 @@ def start_worker(concurrency: int) -> subprocess.Popen:
             "welfare_portal",
             "worker",
             f"--concurrency={concurrency}",
+            "-Q",
+            "celery,deliveries",  # routing and notifying; e-mails and webhooks
             "--without-heartbeat",
             "--without-mingle",
             "--without-gossip",

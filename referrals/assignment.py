@@ -7,6 +7,7 @@ transaction, the row lock, the ``version`` check, a timeline event, follow-ups q
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -22,7 +23,7 @@ from referrals.errors import (
 from referrals.lifecycle import ESCALATABLE, OFFICE_ACTORS, TRANSITIONS, actor_roles
 from referrals.models import Referral, ReferralEvent, RoutingRule, Status
 from referrals.notifications import notify_office
-from referrals.selectors import routing_decision_for
+from referrals.selectors import routing_decision_for, units_assignable_to
 from referrals.services import apply_decision, check, escalate, lock, record_change
 from services.models import ServiceUnit
 
@@ -37,7 +38,9 @@ def referral_assign(
     expected_version: int | None = None,
 ) -> Referral:
     """The district office routes by hand: to the suggested unit, or to another one with a
-    reason (an override, kept in the timeline)."""
+    reason (an override, kept in the timeline). Only to a unit it may assign the referral to
+    (``selectors.units_assignable_to``): every path (the page, the queue's bulk
+    reassignment, anything later) is held to the same rule here."""
     reason = reason.strip()
     with transaction.atomic():
         referral = lock(referral_id)
@@ -47,11 +50,7 @@ def referral_assign(
             transition=TRANSITIONS["assign"],
             expected_version=expected_version,
         )
-        unit = ServiceUnit.objects.get(pk=unit.pk)  # fresh: is it still taking referrals?
-        if not unit.is_active:
-            raise ReferralError(
-                _("%(unit)s is not taking referrals; choose another unit.") % {"unit": unit.name}
-            )
+        unit = _assignable_unit(referral, unit_id=unit.pk)
         if referral.status == Status.ASSIGNED and referral.assigned_unit_id == unit.pk:
             raise ReferralError(_("The referral is already assigned to this unit."))
         decision = routing_decision_for(referral)
@@ -87,6 +86,25 @@ def referral_assign(
             details=details,
         )
     return referral
+
+
+def _assignable_unit(referral: Referral, *, unit_id: int) -> ServiceUnit:
+    """The unit, read fresh (is it still taking referrals?) together with whether the office
+    may send ``referral`` there (``units_assignable_to``, the rule the routing panel offers
+    by), in one query; ``ReferralError`` when it may not."""
+    unit = ServiceUnit.objects.annotate(
+        assignable=Exists(units_assignable_to(referral).filter(pk=OuterRef("pk")))
+    ).get(pk=unit_id)
+    if not unit.is_active:
+        raise ReferralError(
+            _("%(unit)s is not taking referrals; choose another unit.") % {"unit": unit.name}
+        )
+    if not unit.assignable:
+        raise ReferralError(
+            _("%(unit)s does not take referrals for %(district)s; choose another unit.")
+            % {"unit": unit.name, "district": referral.district.name}
+        )
+    return unit
 
 
 def referral_escalate(

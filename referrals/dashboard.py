@@ -50,7 +50,8 @@ from django.db.models.functions import RowNumber
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from accounts.models import Membership, User
+from accounts.models import User
+from accounts.selectors import districts_covered_by
 from districts.models import District
 from referrals.models import OPEN_STATUSES, Referral, ReferralEvent, Status
 from services.models import NeedCategory, UnitType
@@ -63,16 +64,9 @@ CACHE_VERSION = 1
 
 
 def dashboard_districts(*, user: User) -> list[District]:
-    """The districts whose figures ``user`` may see, by code; empty: no dashboard for them."""
-    if not (user.is_authenticated and user.is_active):
-        return []
-    districts = District.objects.order_by("code")
-    if not user.is_administrator:
-        offices = Membership.objects.filter(
-            user=user, role=Membership.Role.DISTRICT_OFFICER
-        ).values("welfare_office_id")
-        districts = districts.filter(welfare_office_id__in=offices)
-    return list(districts)
+    """The districts whose figures ``user`` may see, by code; empty: no dashboard for them.
+    The scope is the one every page uses (``accounts.selectors.districts_covered_by``)."""
+    return list(districts_covered_by(user=user))
 
 
 CASELOAD = ("received_week", "received_month", "open", "triage", "overdue", "escalated")

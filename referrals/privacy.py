@@ -44,6 +44,7 @@ from referrals.models import (
     Status,
 )
 from referrals.notifications import notify, office_officers, unit_staff
+from referrals.selectors import person_match, same_person
 from referrals.services import record_change, referral_cancel
 
 logger = logging.getLogger(__name__)
@@ -73,13 +74,11 @@ class ConsentWithdrawal:
 
 
 def _person_match(referral: Referral) -> Q | None:
-    """The same person: the same identity number (keyed hash) or the same phone line."""
-    match = Q()
-    if referral.id_number_hash:
-        match |= Q(id_number_hash=referral.id_number_hash)
-    if referral.phone:
-        match |= Q(phone=referral.phone)
-    return match or None
+    """Whom a withdrawal reaches: the same identity number (keyed hash) or the same phone
+    line. That is ``selectors.same_person``'s household, not its person, and it is too wide
+    (a shared phone line reaches relatives); the next issue narrows it to the identity
+    number, see ``selectors.person_match``."""
+    return same_person(referral, household=True)
 
 
 # long: one transaction over the person's referrals; issue 14 reworks who it reaches.
@@ -301,13 +300,10 @@ def _anonymise(ids: list[int], *, now: datetime) -> tuple[int, int]:
 
 
 def access_request_referrals(*, id_hash: str = "", name: str = "", phone: str = "") -> QuerySet:
-    """Every referral (drafts included) for the identity hash, or for the name and phone."""
-    match = Q()
-    if id_hash:
-        match |= Q(id_number_hash=id_hash)
-    if name and phone:
-        match |= Q(phone=phone) & (Q(subject_name_zh=name) | Q(subject_name_en__iexact=name))
-    if not match:
+    """Every referral (drafts included) about the person (``selectors.person_match``): the
+    identity hash, or the name and phone."""
+    match = person_match(id_hash=id_hash, phone=phone, names=(name,))
+    if match is None:
         return Referral.objects.none()
     return (
         Referral.objects.filter(match)

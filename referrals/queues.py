@@ -13,10 +13,11 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Membership, User
+from accounts.models import User
+from accounts.selectors import user_scope
 from districts.models import District, SubDistrict
 from referrals.models import OPEN_STATUSES, Referral, RiskLevel, Status
-from referrals.selectors import NOT_ROUTABLE_TYPES
+from referrals.selectors import NOT_ROUTABLE_TYPES, units_taking_referrals
 from services.models import NeedCategory, ServiceUnit, UnitType
 from welfare_portal.widgets import FastSelect
 
@@ -86,25 +87,16 @@ class OfficeScope:
 
 
 def office_scope(user: User) -> OfficeScope:
+    """The user's districts (``accounts.selectors.user_scope``); headquarters without a
+    query: it reviews every district whatever its memberships."""
     if user.is_administrator:
         return OfficeScope(district_ids=(), everywhere=True)
-    offices = Membership.objects.filter(user=user, role=Membership.Role.DISTRICT_OFFICER).values(
-        "welfare_office_id"
-    )
-    return OfficeScope(
-        district_ids=tuple(
-            District.objects.filter(welfare_office_id__in=offices).values_list("pk", flat=True)
-        )
-    )
+    return OfficeScope(district_ids=user_scope(user).district_ids)
 
 
 def inbox_units(user: User) -> list[int]:
     """The units whose referrals this user works (staff and supervisors)."""
-    return list(
-        Membership.objects.filter(user=user, role__in=Membership.STAFF_ROLES).values_list(
-            "service_unit_id", flat=True
-        )
-    )
+    return list(user_scope(user).unit_ids)
 
 
 class QueueFilter(django_filters.FilterSet):
@@ -218,13 +210,10 @@ class QueueFilter(django_filters.FilterSet):
 
 
 def units_for_reassignment(scope: OfficeScope, district=None) -> QuerySet[ServiceUnit]:
-    """Units a batch can be reassigned to: active units that take referrals, serving the
-    chosen district, else located in the office's districts (headquarters: pick a district)."""
-    units = (
-        ServiceUnit.objects.active()
-        .exclude(unit_type__code__in=NOT_ROUTABLE_TYPES)
-        .only("pk", "code", "name_en", "name_zh")
-    )
+    """Units a batch can be reassigned to: units taking referrals, serving the chosen
+    district, else located in the office's districts (headquarters: pick a district). Whether
+    each referral may go there is ``referral_assign``'s to say (``units_assignable_to``)."""
+    units = units_taking_referrals().only("pk", "code", "name_en", "name_zh")
     if district is not None:
         return units.serving_district(district).order_by_name()
     if scope.everywhere:
@@ -233,9 +222,11 @@ def units_for_reassignment(scope: OfficeScope, district=None) -> QuerySet[Servic
 
 
 def unit_for_reassignment(scope: OfficeScope, unit_id: int) -> ServiceUnit | None:
-    """The unit, if the office may send referrals to it: active, taking referrals, and
-    located in or serving one of the office's districts."""
-    units = ServiceUnit.objects.active().exclude(unit_type__code__in=NOT_ROUTABLE_TYPES)
+    """The unit, if it takes referrals and is located in or serves one of the office's
+    districts: the batch's first check. Each referral is then held by ``referral_assign`` to
+    the one rule (``selectors.units_assignable_to``: the unit serves *its* district), and
+    the referrals it refuses are reported and left as they were."""
+    units = units_taking_referrals()
     if not scope.everywhere:
         ids = scope.district_ids
         units = units.filter(

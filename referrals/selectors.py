@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Membership, User
+from accounts.selectors import user_scope
 from referrals.models import SERVING_STATUSES, Referral, ReferralEvent, Status
 from services.models import ServiceUnit
 
@@ -20,30 +21,22 @@ def referrals_visible_to(user: User) -> QuerySet[Referral]:
     """Drafts: only their author. Otherwise: the referrer, the assigned unit's staff, the
     district officers of the office covering the referral's district, and administrators.
 
-    The user's memberships are read first so that the query holds only the clauses that
-    apply: a referrer's list is then a plain index scan on ``referrer``.
+    The user's memberships are read first (``accounts.selectors.user_scope``, one query) so
+    that the query holds only the clauses that apply: a referrer's list is then a plain index
+    scan on ``referrer``, an officer's an index scan on the district ids (values, not a
+    subquery: OR-ed with the referrer, a subquery made PostgreSQL read every referral).
     """
     if not (user.is_authenticated and user.is_active):
         return Referral.objects.none()
     own = Q(referrer=user)
     if user.is_administrator:
         return Referral.objects.filter(own | ~Q(status=Status.DRAFT))
-    unit_ids, district_ids = set(), set()
-    # One row per membership, and per district of an officer's office: the districts come as
-    # values, so the query below can use the district index (a subquery, OR-ed with the
-    # referrer, made PostgreSQL read every referral).
-    for role, unit_id, district_id in Membership.objects.filter(user=user).values_list(
-        "role", "service_unit_id", "welfare_office__districts__id"
-    ):
-        if role in Membership.STAFF_ROLES:
-            unit_ids.add(unit_id)
-        elif role == Membership.Role.DISTRICT_OFFICER and district_id is not None:
-            district_ids.add(district_id)
+    scope = user_scope(user)
     in_scope = Q()
-    if unit_ids:
-        in_scope |= Q(assigned_unit_id__in=sorted(unit_ids))
-    if district_ids:
-        in_scope |= Q(district_id__in=sorted(district_ids))
+    if scope.unit_ids:
+        in_scope |= Q(assigned_unit_id__in=scope.unit_ids)
+    if scope.district_ids:
+        in_scope |= Q(district_id__in=scope.district_ids)
     if not in_scope:
         return Referral.objects.filter(own)
     return Referral.objects.filter(own | ~Q(status=Status.DRAFT) & in_scope)
@@ -93,6 +86,56 @@ class DuplicateHint:
     unit: str
 
 
+# --- The same person ---------------------------------------------------------------------
+
+
+def person_match(
+    *, id_hash: str = "", phone="", names: tuple[str, ...] = (), household: bool = False
+) -> Q | None:
+    """The one rule for "a referral about the same person", as a filter; None when the
+    details given can match nothing.
+
+    The same person: the same identity number (its keyed hash), or the same phone number
+    (E.164, or a stored ``PhoneNumber``) together with one of the same names (Chinese
+    exactly, English in any case). With ``household`` the same phone line alone is enough:
+    that finds the household, and is meant only where the household is the point.
+
+    Who asks which, on purpose:
+
+    * possible duplicates (``possible_duplicates``, at submission and on the form) and data
+      access requests (``privacy.access_request_referrals``): the person;
+    * the units already serving the household (``units_serving_household``, for routing):
+      the household;
+    * consent withdrawal (``privacy.referral_withdraw_consent``): the household, today. That
+      is too wide, a phone line is shared by relatives whose consent stands; the next issue
+      narrows withdrawal to the identity number alone (``id_hash`` without ``phone``).
+    """
+    match = Q()
+    if id_hash:
+        match |= Q(id_number_hash=id_hash)
+    names = tuple(name.strip() for name in names if name and name.strip())
+    if phone and household:
+        match |= Q(phone=phone)
+    elif phone and names:
+        same_name = Q()
+        for name in names:
+            same_name |= Q(subject_name_zh=name) | Q(subject_name_en__iexact=name)
+        match |= Q(phone=phone) & same_name
+    return match or None
+
+
+def same_person(referral: Referral, *, household: bool = False) -> Q | None:
+    """``person_match`` for the person (or, with ``household``, the household) of
+    ``referral``; the referral itself matches too, callers exclude it. The household needs
+    no names: they are not read (a caller may have loaded only the hash and the phone)."""
+    return person_match(
+        id_hash=referral.id_number_hash,
+        phone=referral.phone or "",  # the stored value: compared as stored, valid or not
+        names=() if household else (referral.subject_name_zh, referral.subject_name_en),
+        household=household,
+    )
+
+
 def possible_duplicates(
     *,
     id_hash: str = "",
@@ -100,19 +143,23 @@ def possible_duplicates(
     names: tuple[str, ...] = (),
     exclude_pk: int | None = None,
 ) -> list[Referral]:
-    """Open referrals of the last DUPLICATE_WINDOW_DAYS for the same identity number, or for
-    the same phone number and name."""
-    match = Q()
-    if id_hash:
-        match |= Q(id_number_hash=id_hash)
-    names = tuple(name.strip() for name in names if name and name.strip())
-    if phone and names:
-        same_name = Q()
-        for name in names:
-            same_name |= Q(subject_name_zh=name) | Q(subject_name_en__iexact=name)
-        match |= Q(phone=phone) & same_name
-    if not match:
+    """Open referrals of the last DUPLICATE_WINDOW_DAYS about the same person
+    (``person_match``)."""
+    match = person_match(id_hash=id_hash, phone=phone, names=names)
+    if match is None:
         return []
+    return _recent_open(match, exclude_pk=exclude_pk)
+
+
+def possible_duplicates_of(referral: Referral) -> list[Referral]:
+    """``possible_duplicates`` for a referral being submitted (itself excluded)."""
+    match = same_person(referral)
+    if match is None:
+        return []
+    return _recent_open(match, exclude_pk=referral.pk)
+
+
+def _recent_open(match: Q, *, exclude_pk: int | None) -> list[Referral]:
     since = timezone.now() - timedelta(days=settings.DUPLICATE_WINDOW_DAYS)
     candidates = (
         Referral.objects.open()
@@ -123,16 +170,6 @@ def possible_duplicates(
     if exclude_pk:
         candidates = candidates.exclude(pk=exclude_pk)
     return list(candidates[:10])
-
-
-def possible_duplicates_of(referral: Referral) -> list[Referral]:
-    """``possible_duplicates`` for a referral being submitted (itself excluded)."""
-    return possible_duplicates(
-        id_hash=referral.id_number_hash,
-        phone=referral.phone.as_e164 if referral.phone else "",
-        names=(referral.subject_name_zh, referral.subject_name_en),
-        exclude_pk=referral.pk,
-    )
 
 
 def duplicate_hints(referrals: list[Referral]) -> list[DuplicateHint]:
@@ -160,18 +197,28 @@ def units_serving_household(referral: Referral) -> list[tuple[int, str]]:
     """(unit id, reference) of other open referrals for the same identity number or the
     same phone line that a unit holds now, most recent first: the units already serving
     this household."""
-    match = Q()
-    if referral.id_number_hash:
-        match |= Q(id_number_hash=referral.id_number_hash)
-    if referral.phone:
-        match |= Q(phone=referral.phone)
-    if not match:
+    match = same_person(referral, household=True)
+    if match is None:
         return []
     return list(
         Referral.objects.filter(match, status__in=SERVING_STATUSES, assigned_unit__isnull=False)
         .exclude(pk=referral.pk)
         .order_by("-submitted_at")
         .values_list("assigned_unit_id", "reference")[:10]
+    )
+
+
+def unit_loads(*, unit_ids: list[int] | None = None) -> dict[int, int]:
+    """Each unit's true load, ``ServiceUnit.current_load`` as it should be: its referrals in
+    ``SERVING_STATUSES`` (those ``services._holder`` counts). A unit holding none is absent."""
+    serving = Referral.objects.filter(status__in=SERVING_STATUSES, assigned_unit__isnull=False)
+    if unit_ids is not None:
+        serving = serving.filter(assigned_unit_id__in=unit_ids)
+    return dict(
+        serving.order_by()
+        .values("assigned_unit_id")
+        .annotate(load=Count("pk"))
+        .values_list("assigned_unit_id", "load")
     )
 
 
@@ -269,6 +316,29 @@ def latest_routing_event(referral: Referral) -> ReferralEvent | None:
     return routed[-1] if routed else None
 
 
+# --- Whom the district office may assign to ----------------------------------------------
+
+# Unit types that file referrals or coordinate rather than take cases.
+NOT_ROUTABLE_TYPES = ("CARE_TEAM", "DSWO", "CARER_HOTLINE")
+
+
+def units_taking_referrals() -> QuerySet[ServiceUnit]:
+    """Active units of the types that take cases, wherever they serve."""
+    return ServiceUnit.objects.active().exclude(unit_type__code__in=NOT_ROUTABLE_TYPES)
+
+
+def units_assignable_to(referral: Referral) -> QuerySet[ServiceUnit]:
+    """The one rule for where the district office may send ``referral`` by hand: a unit
+    taking referrals that serves the referral's district (located in it, or with a catchment
+    reaching into it). ``referral_assign`` refuses any other; the routing panel offers only
+    these; the queue's bulk reassignment goes through ``referral_assign``."""
+    return units_taking_referrals().serving_district(referral.district_id)
+
+
+def may_assign(referral: Referral, unit: ServiceUnit) -> bool:
+    return units_assignable_to(referral).filter(pk=unit.pk).exists()
+
+
 @dataclass(frozen=True)
 class RoutingChoice:
     """A unit the district office may route to, with what the routing function knows."""
@@ -285,10 +355,10 @@ class RoutingChoice:
 def routing_choices(
     referral: Referral, decision
 ) -> tuple[list[RoutingChoice], list[RoutingChoice]]:
-    """The decision's candidates (best first) and every other active unit serving the
-    district (for an override), as units; two queries."""
+    """The decision's candidates (best first) and every other unit the office may assign the
+    referral to (``units_assignable_to``, for an override), as units; two queries."""
     candidate_ids = [candidate.unit.id for candidate in decision.candidates]
-    units = ServiceUnit.objects.active().select_related("unit_type")
+    units = units_assignable_to(referral).select_related("unit_type")
     by_id = {unit.pk: unit for unit in units.filter(pk__in=candidate_ids)}
     candidates = [
         RoutingChoice(
@@ -307,16 +377,9 @@ def routing_choices(
     ]
     others = [
         RoutingChoice(unit=unit, spare=unit.spare_capacity, capacity=unit.capacity)
-        for unit in units.serving_district(referral.district_id)
-        .exclude(pk__in=candidate_ids)
-        .exclude(unit_type__code__in=NOT_ROUTABLE_TYPES)
-        .order_by("unit_type__code", "code")
+        for unit in units.exclude(pk__in=candidate_ids).order_by("unit_type__code", "code")
     ]
     return candidates, others
-
-
-# Unit types that file referrals or coordinate rather than take cases.
-NOT_ROUTABLE_TYPES = ("CARE_TEAM", "DSWO", "CARER_HOTLINE")
 
 
 # --- Work the sweeps pick up -------------------------------------------------------------

@@ -9,6 +9,7 @@ translated ``ReferralError`` (``referrals/errors.py``) when it must refuse. Call
 office's hand (manual assignment, escalation, overdue) is in ``referrals/assignment.py``.
 """
 
+import logging
 from datetime import datetime
 
 from django.conf import settings
@@ -35,8 +36,10 @@ from referrals.notifications import (
     notify_partner,
     notify_referrer,
 )
-from referrals.selectors import routing_decision_for
+from referrals.selectors import routing_decision_for, unit_loads
 from services.models import ServiceUnit
+
+logger = logging.getLogger(__name__)
 
 
 def lock(referral_id: int) -> Referral:
@@ -86,6 +89,37 @@ def _move_load(old_unit_id: int | None, new_unit_id: int | None) -> None:
         )
     if new_unit_id:
         ServiceUnit.objects.filter(pk=new_unit_id).update(current_load=F("current_load") + 1)
+
+
+def reconcile_unit_loads() -> dict[str, tuple[int, int]]:
+    """Set every ``current_load`` that drifted back to the unit's true load
+    (``selectors.unit_loads``); {unit code: (counter found, load set)} for those repaired.
+
+    ``_move_load`` keeps the counters, but a row written past the services (a data fix, the
+    demo's seeded loads, an admin edit or import from before the field was read-only) leaves
+    one wrong for good, and routing ranks units by it. Each drifted unit is recounted under
+    its row lock, in its own transaction: a referral step moving that unit's load holds the
+    same lock until it commits, so the recount sees it (or the step adds its ±1 after the
+    repair): never a lost change."""
+    loads = unit_loads()
+    drifted = [
+        unit_id
+        for unit_id, counter in ServiceUnit.objects.values_list("pk", "current_load")
+        if counter != loads.get(unit_id, 0)
+    ]
+    repaired = {}
+    for unit_id in drifted:
+        with transaction.atomic():
+            unit = (
+                ServiceUnit.objects.select_for_update().only("code", "current_load").get(pk=unit_id)
+            )
+            load = unit_loads(unit_ids=[unit_id]).get(unit_id, 0)
+            if unit.current_load != load:
+                ServiceUnit.objects.filter(pk=unit_id).update(current_load=load)
+                repaired[unit.code] = (unit.current_load, load)
+    if repaired:
+        logger.warning("Unit loads repaired (counter, true load): %s", repaired)
+    return repaired
 
 
 def record_change(

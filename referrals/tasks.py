@@ -93,3 +93,10 @@ def anonymise_expired_referrals() -> dict:
     """Daily: closed referrals past ``RETENTION_YEARS`` lose their personal data (batched,
     each batch committed on its own, so a run cut short is simply continued by the next)."""
     return privacy.referrals_anonymise_expired().as_json()
+
+
+@shared_task(acks_late=True)
+def reconcile_unit_loads() -> int:
+    """Every 15 minutes: units' ``current_load`` counters that drifted from their true load
+    (the referrals they hold) are set right, so routing ranks by what units really carry."""
+    return len(services.reconcile_unit_loads())

@@ -55,7 +55,6 @@ class ServiceUnitForm(forms.ModelForm):
             "email",
             "languages",
             "capacity",
-            "current_load",
             "catchment_districts",
             "catchment_sub_districts",
             "is_demo_data",
@@ -86,7 +85,9 @@ class ServiceUnitAdmin(ImportExportModelAdmin):
         "catchment_districts",
         "catchment_sub_districts",
     ]
-    readonly_fields = ["updated_at"]
+    # The load counts the unit's referrals (kept by referrals/services.py, repaired by the
+    # ``reconcile_unit_loads`` task): shown, never typed in.
+    readonly_fields = ["current_load", "updated_at"]
     fieldsets = [
         (None, {"fields": ServiceUnitForm.Meta.fields[:6]}),
         (_("Contact"), {"fields": ServiceUnitForm.Meta.fields[6:12]}),

@@ -46,6 +46,15 @@ class ServiceUnitResource(resources.ModelResource):
     )
     catchment_districts = _many_by_code("catchment_districts", District)
     catchment_sub_districts = _many_by_code("catchment_sub_districts", SubDistrict)
+    # Exported, never imported: the load is a count of the unit's referrals, kept by the
+    # referral services and repaired by ``referrals.tasks.reconcile_unit_loads``; a number in
+    # a spreadsheet would only make routing rank the unit wrongly until the next repair.
+    current_load = fields.Field(
+        attribute="current_load",
+        column_name="current_load",
+        widget=widgets.IntegerWidget(),
+        readonly=True,
+    )
 
     class Meta:
         model = ServiceUnit

@@ -181,6 +181,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "referrals.tasks.anonymise_expired_referrals",
         "schedule": crontab(hour=3, minute=30),
     },
+    # Units' load counters, which routing ranks by, set back to the referrals they hold
+    # where they drifted (referrals/services.py reconcile_unit_loads).
+    "reconcile-unit-loads": {"task": "referrals.tasks.reconcile_unit_loads", "schedule": 900.0},
 }
 
 # --- Routing and notification -------------------------------------------------
@@ -200,6 +203,9 @@ OUTBOX_SWEEP_AFTER_SECONDS = env.int("OUTBOX_SWEEP_AFTER_SECONDS", default=120)
 DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=8)
 DELIVERY_RETRY_BACKOFF = env.int("DELIVERY_RETRY_BACKOFF", default=30)
 WEBHOOK_TIMEOUT = env.int("WEBHOOK_TIMEOUT", default=10)
+# Webhooks go to public internet addresses only (welfare_portal/outbound.py); these CIDRs
+# are let through anyway (the tests' listeners on 127.0.0.1, a partner on a private link).
+WEBHOOK_ALLOWED_PRIVATE_NETWORKS = env.list("WEBHOOK_ALLOWED_PRIVATE_NETWORKS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 
 # --- Users and authentication ------------------------------------------------
@@ -439,4 +445,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # httpx logs every webhook URL it calls at INFO; a partner's URL may carry a token.
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }

@@ -4,7 +4,8 @@
 from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
-from accounts.models import Membership, User
+from accounts.models import User
+from accounts.selectors import SCOPE_COLUMNS, scope_from_rows
 from referrals.models import Notification
 
 
@@ -18,15 +19,17 @@ def notifications(request) -> dict:
         .annotate(count=Count("pk"))
         .values("count")
     )
+    # The memberships' scope columns come with the count: the links shown are the pages the
+    # user has (the queue answers 404 to a scope without districts), decided as they decide.
     rows = list(
         User.objects.filter(pk=user.pk)
         .annotate(unread=Coalesce(Subquery(unread, output_field=IntegerField()), 0))
-        .values_list("unread", "memberships__role")
+        .values_list("unread", *(f"memberships__{column}" for column in SCOPE_COLUMNS))
     )
-    roles = {role for _unread, role in rows if role}
-    office = user.is_administrator or Membership.Role.DISTRICT_OFFICER in roles
+    memberships = [row[1:] for row in rows] if user.is_active else []  # as ``user_scope``
+    scope = scope_from_rows(memberships, is_administrator=user.is_administrator)
     return {
         "unread_notifications": rows[0][0] if rows else 0,
-        "works_queue": office,
-        "works_inbox": bool(roles & set(Membership.STAFF_ROLES)),
+        "works_queue": scope.reviews_districts,
+        "works_inbox": bool(scope.unit_ids),
     }

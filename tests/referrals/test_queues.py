@@ -423,3 +423,60 @@ def test_a_closed_referral_offers_no_routing(client, district_officer, ssp):
     client.force_login(district_officer)
     url = reverse("referrals:triage_panel", args=[ssp["closed"].public_id])
     assert "is not routed any more" in client.get(url).content.decode()
+
+
+# --- Whom a batch may be reassigned to: the referral's district, not the office's -----------
+
+
+@pytest.fixture
+def ewc_officer(db):
+    """An officer of the Eastern and Wan Chai office (districts B and C)."""
+    return factories.MembershipFactory(
+        user=factories.UserFactory(username="officer-ewc"),
+        role="district_officer",
+        service_unit=None,
+        welfare_office=factories.office("EWC"),
+    ).user
+
+
+def test_bulk_reassign_refuses_a_unit_that_does_not_serve_the_referrals_district(
+    client, ewc_officer
+):
+    """The Eastern-only unit is in the office's districts but does not serve Wan Chai: the
+    Wan Chai referral is refused with the reason and left as it was, the Eastern one moves."""
+    eastern_only = factories.ServiceUnitFactory(
+        code="ifsc-c-only",
+        name_en="Eastern Only IFSC",
+        district=factories.district("C"),
+        catchment_districts=[factories.district("C")],
+    )
+    wan_chai = factories.ReferralFactory(
+        district=factories.district("B"), status=Status.TRIAGE, reference="WC-2026-000001"
+    )
+    eastern = factories.ReferralFactory(
+        district=factories.district("C"), status=Status.TRIAGE, reference="EA-2026-000001"
+    )
+    client.force_login(ewc_officer)
+    response = client.post(
+        reverse("queue:bulk"),
+        {
+            "bulk_action": "reassign",
+            "unit": eastern_only.pk,
+            "selected": [wan_chai.pk, eastern.pk],
+            "reason": "has capacity",
+        },
+        follow=True,
+    )
+    page = response.content.decode()
+    assert "WC-2026-000001: Eastern Only IFSC does not take referrals for Wan Chai" in page
+    assert "EA-2026-000001: done." in page
+    wan_chai_after = Referral.objects.get(pk=wan_chai.pk)
+    assert (wan_chai_after.status, wan_chai_after.assigned_unit_id, wan_chai_after.version) == (
+        Status.TRIAGE,
+        None,
+        wan_chai.version,
+    )
+    assert not ReferralEvent.objects.filter(referral=wan_chai).exists()
+    assert Referral.objects.get(pk=eastern.pk).assigned_unit == eastern_only
+    eastern_only.refresh_from_db()
+    assert eastern_only.current_load == 10 + 1  # the Eastern referral only

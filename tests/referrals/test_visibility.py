@@ -75,3 +75,70 @@ def test_the_districts_are_read_with_the_memberships_in_one_query():
         referrals = referrals_visible_to(officer)
     assert len(queries) == 1
     assert "district_id" in str(referrals.query)
+
+
+# --- One scope for every page: visibility, queue, dashboard, lifecycle, navigation -----------
+
+
+def _covered_everywhere(user) -> dict[str, set[int] | bool]:
+    """Which districts each of the five places says ``user`` covers as an office."""
+    from django.test import RequestFactory
+
+    from referrals.dashboard import dashboard_districts
+    from referrals.lifecycle import Actor, actor_roles
+    from referrals.queues import office_scope
+    from referrals.web.context_processors import notifications
+
+    probes = {code: referral_in(code) for code in ("A", "B", "C", "D", "F", "T")}
+    request = RequestFactory().get("/")
+    request.user = user
+    return {
+        "visibility": {
+            r.district_id for r in probes.values() if r.pk in visible(user) and r.referrer != user
+        },
+        "queue": set(office_scope(user).district_ids),
+        "dashboard": {d.pk for d in dashboard_districts(user=user)},
+        "lifecycle": {
+            r.district_id
+            for r in probes.values()
+            if Actor.OFFICE in actor_roles(user=user, referral=r)
+        },
+        "navigation": notifications(request)["works_queue"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("offices", "covered"),
+    [
+        (("CWSI",), {"A", "D", "T"}),
+        (("CWSI", "EWC"), {"A", "B", "C", "D", "T"}),
+        ((), set()),
+    ],
+)
+def test_every_page_agrees_on_the_districts_an_officer_covers(offices, covered):
+    officer = officer_of(*offices)
+    factories.MembershipFactory(user=officer)  # unit staff too: no district from that
+    ids = {factories.district(code).pk for code in covered}
+    answers = _covered_everywhere(officer)
+    assert answers.pop("navigation") is bool(covered)
+    assert answers == dict.fromkeys(answers, ids)
+
+
+def test_a_deactivated_officer_covers_nothing_anywhere():
+    officer = officer_of("CWSI")
+    officer.is_active = False
+    officer.save()
+    answers = _covered_everywhere(officer)
+    assert answers.pop("navigation") is False
+    assert answers == {place: set() for place in answers}
+
+
+def test_user_scope_reads_units_and_districts_in_one_query(django_assert_num_queries):
+    from accounts.selectors import user_scope
+
+    officer = officer_of("CWSI", "SSP")
+    staffed = factories.MembershipFactory(user=officer).service_unit
+    with django_assert_num_queries(1):
+        scope = user_scope(officer)
+    assert scope.unit_ids == (staffed.pk,)
+    assert set(scope.district_ids) == {factories.district(code).pk for code in ("A", "D", "T", "F")}

@@ -117,3 +117,27 @@ def test_only_administrators_can_import(client, district_officer):
     response = client.get(reverse("admin:services_serviceunit_import"))
     assert response.status_code == 302
     assert reverse("admin:login") in response["Location"]
+
+
+def test_the_load_column_is_exported_but_never_imported(client, admin_user, operator):
+    """The load counts the unit's referrals (kept by the referral services): a number in the
+    sheet changes neither an existing unit's counter nor a new unit's."""
+    from services.resources import ServiceUnitResource
+
+    existing = factories.ServiceUnitFactory(code="ifsc-x", organisation=operator, current_load=4)
+    client.force_login(admin_user)
+    confirm(
+        client,
+        upload(
+            client,
+            HEADER
+            + "ifsc-x,IFSC X,中心X,IFSC,sample-ngo,F,,,,,yue,250,90,1,F,\n"
+            + "ifsc-y,IFSC Y,中心Y,IFSC,sample-ngo,F,,,,,yue,100,77,1,F,\n",
+        ),
+    )
+    existing.refresh_from_db()
+    assert (existing.capacity, existing.current_load) == (250, 4)  # the row was applied
+    assert ServiceUnit.objects.get(code="ifsc-y").current_load == 0
+    exported = ServiceUnitResource().export(ServiceUnit.objects.filter(code="ifsc-x"))
+    row = exported.dict[0]
+    assert (row["capacity"], row["current_load"]) == ("250", "4")  # still in the export
