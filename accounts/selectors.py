@@ -54,11 +54,16 @@ def scope_from_rows(rows: Iterable[tuple], *, is_administrator: bool = False) ->
 
 def user_scope(user: User) -> UserScope:
     """The units and districts ``user`` works in, in one query (none for someone signed out
-    or deactivated)."""
+    or deactivated). Kept on the user object, as Django keeps permissions (``_perm_cache``):
+    a request's visibility check and the capacities it then reads cost one query together;
+    a new request loads a new user, so a changed membership counts from the next request."""
     if not (user.is_authenticated and user.is_active):
         return UserScope()
-    rows = Membership.objects.filter(user=user).values_list(*SCOPE_COLUMNS)
-    return scope_from_rows(rows, is_administrator=user.is_administrator)
+    scope = getattr(user, "_scope_cache", None)
+    if scope is None:
+        rows = Membership.objects.filter(user=user).values_list(*SCOPE_COLUMNS)
+        scope = user._scope_cache = scope_from_rows(rows, is_administrator=user.is_administrator)
+    return scope
 
 
 def districts_covered_by(*, user: User) -> QuerySet[District]:

@@ -155,6 +155,7 @@ def test_the_api_detail_for_a_person_costs_the_same_queries_whatever_the_timelin
     )
     with CaptureQueriesContext(connection) as many:
         client.get(url)
-    # session, user, two-factor device, visibility's memberships, the referral, its needs,
-    # its events, the access log; and the reader's capacity (actor_roles: their memberships).
-    assert len(few) == len(many) == 9
+    # session, user, two-factor device, the memberships (visibility, then the reader's
+    # capacity from the same read: accounts.selectors.user_scope), the referral, its needs,
+    # its events, the access log: as before the timeline policy.
+    assert len(few) == len(many) == 8
