@@ -19,6 +19,7 @@ notified (median, p95, max), and throughput. The referrals it makes are flagged
 
 import argparse
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -38,10 +39,10 @@ from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from accounts.models import Membership, User  # noqa: E402
-from referrals.models import Notification, Referral, ReferralEvent  # noqa: E402
+from referrals.models import Notification, Referral, ReferralEvent, WebhookEndpoint  # noqa: E402
 from referrals.selectors import referrer_teams, routing_decision_for  # noqa: E402
 from referrals.submission import referral_submit  # noqa: E402
-from services.models import NeedCategory  # noqa: E402
+from services.models import NeedCategory, Organisation  # noqa: E402
 
 NEEDS = ["child_family", "mental_health", "elderly_care", "carer_support", "financial_hardship"]
 
@@ -51,7 +52,9 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def start_worker(concurrency: int) -> subprocess.Popen:
+def start_worker(concurrency: int, *, queues: str, name: str) -> subprocess.Popen:
+    """A worker on ``queues``, as docker-compose.yml runs them: routing and notifying on
+    ``celery``, e-mails and webhooks on ``deliveries`` in a pool of their own."""
     worker = subprocess.Popen(  # noqa: S603
         [
             str(ROOT / ".venv/bin/celery"),
@@ -60,7 +63,9 @@ def start_worker(concurrency: int) -> subprocess.Popen:
             "worker",
             f"--concurrency={concurrency}",
             "-Q",
-            "celery,deliveries",  # routing and notifying; e-mails and webhooks
+            queues,
+            "-n",
+            f"{name}@%h",
             "--without-heartbeat",
             "--without-mingle",
             "--without-gossip",
@@ -68,16 +73,28 @@ def start_worker(concurrency: int) -> subprocess.Popen:
             "warning",
         ],
         cwd=ROOT,
-        env=os.environ | {"EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend"},
+        env=os.environ
+        | {
+            "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
+            "WEBHOOK_ALLOWED_PRIVATE_NETWORKS": "127.0.0.1/32",  # the --hanging-webhook one
+        },
     )
     from welfare_portal.celery import app
 
     for _attempt in range(60):
-        if app.control.ping(timeout=0.5):
+        if any(name in reply for answer in app.control.ping(timeout=0.5) for reply in answer):
             return worker
         time.sleep(0.5)
     worker.terminate()
-    raise SystemExit("the worker did not answer a ping within 30 s")
+    raise SystemExit(f"the {name} worker did not answer a ping within 30 s")
+
+
+def hanging_endpoint() -> socket.socket:
+    """A listener on loopback that accepts connections and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)
+    return listener
 
 
 def submit(user, team, sub_district, need, number: int) -> Referral:
@@ -113,6 +130,16 @@ def main() -> None:
         help="seconds between submissions (0: a burst, which measures throughput and queueing)",
     )
     parser.add_argument("--referrer", default="referrer.ssp")
+    parser.add_argument(
+        "--hanging-webhook",
+        action="store_true",
+        help="every organisation's units call a webhook that never answers (WEBHOOK_TIMEOUT)",
+    )
+    parser.add_argument(
+        "--one-pool",
+        action="store_true",
+        help="one worker for both queues (as before deliveries had their own), for comparison",
+    )
     args = parser.parse_args()
     if not os.environ.get("REDIS_URL"):
         raise SystemExit("set REDIS_URL: this measures a real worker, not eager mode")
@@ -134,7 +161,21 @@ def main() -> None:
     from welfare_portal.celery import app
 
     app.control.purge()  # tasks left by an earlier run would be counted against this one
-    worker = start_worker(args.concurrency)
+    endpoints = []
+    if args.hanging_webhook:
+        listener = hanging_endpoint()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
+        endpoints = [
+            WebhookEndpoint.objects.create(organisation=organisation, url=url)
+            for organisation in Organisation.objects.filter(units__isnull=False).distinct()
+        ]
+    if args.one_pool:
+        workers = [start_worker(args.concurrency, queues="celery,deliveries", name="bench-all")]
+    else:
+        workers = [
+            start_worker(args.concurrency, queues="celery", name="bench-routing"),
+            start_worker(2, queues="deliveries", name="bench-deliveries"),
+        ]
     try:
         ids = []
         started = time.perf_counter()
@@ -157,8 +198,11 @@ def main() -> None:
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
     finally:
-        worker.terminate()
-        worker.wait(timeout=30)
+        for worker in workers:
+            worker.terminate()
+            worker.wait(timeout=60)
+        for endpoint in endpoints:
+            endpoint.delete()
 
     # Timestamps written by the web process and the worker on the same clock.
     submitted = dict(Referral.objects.filter(pk__in=ids).values_list("pk", "submitted_at"))
@@ -176,8 +220,11 @@ def main() -> None:
     to_notified = [(notified[pk] - submitted[pk]).total_seconds() * 1000 for pk in notified]
     print(
         f"\nDatabase: {connection.vendor}, {total:,} referrals before the run; "
-        f"worker concurrency {args.concurrency}; {args.referrals} submitted one by one, "
-        f"{args.interval} s apart.\n"
+        f"worker concurrency {args.concurrency}"
+        f"{', one pool for both queues' if args.one_pool else ' (+2 for deliveries)'}; "
+        f"{args.referrals} "
+        f"submitted one by one, {args.interval} s apart"
+        f"{'; every webhook hangs' if args.hanging_webhook else ''}.\n"
     )
     print(f"{'measure':<40}{'median':>10}{'p95':>10}{'max':>10}")
     rows = [
