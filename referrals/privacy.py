@@ -7,35 +7,40 @@
   hash of their identity number or by name and phone, as one JSON package; the export is
   itself logged against each referral.
 * **Withdrawal of consent**: recorded on one referral, it reaches the person's other open
-  referrals: those that rest on consent are withdrawn through the lifecycle service, those
-  under the urgent-protection exemption stay open, flagged, with their unit and office told.
+  referrals (same identity number, never the phone; only those the recorder may see, listed
+  for confirmation first): those that rest on consent are withdrawn through the lifecycle
+  service, those under the urgent-protection exemption stay open, flagged, with their unit
+  and office told.
 
 Writes follow ``referrals/services.py``: keyword-only, one transaction, row locks, the
 ``version`` check, a timeline event, follow-up work queued on commit.
 """
 
 import logging
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Prefetch, Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from phonenumber_field.phonenumber import to_python as to_phone_number
 
 from accounts.models import User
-from referrals import identity, outbox
-from referrals.audit import log_personal_data_access_many
-from referrals.errors import IllegalTransition, NotPermitted, ReferralError, stale_version
+from referrals import outbox
+from referrals.errors import (
+    Conflict,
+    IllegalTransition,
+    NotPermitted,
+    ReferralError,
+    stale_version,
+)
 from referrals.lifecycle import Actor, actor_roles
 from referrals.models import (
     CLOSED_STATUSES,
     OPEN_STATUSES,
-    AccessLog,
     ConsentBasis,
     ConsentWithdrawalMethod,
     Notification,
@@ -44,7 +49,7 @@ from referrals.models import (
     Status,
 )
 from referrals.notifications import notify, office_officers, unit_staff
-from referrals.selectors import person_match, same_person
+from referrals.selectors import referrals_visible_to
 from referrals.services import record_change, referral_cancel
 
 logger = logging.getLogger(__name__)
@@ -74,14 +79,37 @@ class ConsentWithdrawal:
 
 
 def _person_match(referral: Referral) -> Q | None:
-    """Whom a withdrawal reaches: the same identity number (keyed hash) or the same phone
-    line. That is ``selectors.same_person``'s household, not its person, and it is too wide
-    (a shared phone line reaches relatives); the next issue narrows it to the identity
-    number, see ``selectors.person_match``."""
-    return same_person(referral, household=True)
+    """Whom a withdrawal reaches beyond its own referral: the same identity number (keyed
+    hash) only. Consent is a person's: a phone line is shared by a household whose other
+    members' consent stands, so the phone never counts (issue 14)."""
+    if not referral.id_number_hash:
+        return None
+    return Q(id_number_hash=referral.id_number_hash)
 
 
-# long: one transaction over the person's referrals; issue 14 reworks who it reaches.
+def _reach(referral: Referral, *, actor: User) -> QuerySet[Referral]:
+    """The person's other open referrals a withdrawal on ``referral`` acts on: identity
+    matches the actor may see (``referrals_visible_to``), never one of another team they
+    cannot see (they may neither change it nor learn that it exists)."""
+    match = _person_match(referral)
+    if match is None:
+        return Referral.objects.none()
+    return (
+        referrals_visible_to(actor)
+        .filter(match, status__in=OPEN_STATUSES, anonymised_at__isnull=True)
+        .filter(consent_withdrawn_at__isnull=True)
+        .exclude(pk=referral.pk)
+        .order_by("pk")
+    )
+
+
+def consent_withdrawal_reach(*, referral: Referral, actor: User) -> list[Referral]:
+    """What a withdrawal on ``referral`` would also change, to list for confirmation (each
+    with its ``version``, passed back as ``confirmed``)."""
+    return list(_reach(referral, actor=actor).select_related("assigned_unit"))
+
+
+# long: one transaction over the person's referrals, each written and told in turn.
 def referral_withdraw_consent(
     *,
     referral_id: int,
@@ -90,9 +118,13 @@ def referral_withdraw_consent(
     method: str,
     note: str = "",
     expected_version: int | None = None,
+    confirmed: Mapping[int, int] | None = None,
 ) -> ConsentWithdrawal:
     """Record on ``referral_id`` that the person withdrew consent (when, how, noted by whom)
-    and carry it to their other open referrals (same identity hash or phone).
+    and carry it to the other open referrals of the same person (identity hash) that the
+    actor may see, exactly those the actor confirmed: ``confirmed`` maps each one's pk to the
+    version listed (``consent_withdrawal_reach``). If what it would reach differs from that,
+    nothing changes (``Conflict``): no one cancels a referral they were not shown.
 
     Open referrals resting on consent, this one included, are withdrawn through
     ``referral_cancel`` by the system with the reason ``CONSENT_WITHDRAWN_REASON`` (so the
@@ -106,23 +138,27 @@ def referral_withdraw_consent(
     if withdrawn_at > timezone.now() + timedelta(minutes=5):
         raise ReferralError(_("The withdrawal cannot be in the future."))
     with transaction.atomic():
-        snapshot = Referral.objects.only("id_number_hash", "phone").get(pk=referral_id)
-        same_person = _person_match(snapshot)
-        scope = Q(pk=referral_id)
-        if same_person is not None:
-            scope |= same_person & Q(status__in=OPEN_STATUSES, anonymised_at__isnull=True)
+        snapshot = Referral.objects.only("id_number_hash").get(pk=referral_id)
+        reach = list(_reach(snapshot, actor=actor).values_list("pk", flat=True))
         # Every row this withdrawal may touch, locked at once in primary-key order, so two
         # withdrawals for the same person wait for each other instead of deadlocking.
         locked = list(
             Referral.objects.select_for_update(of=("self",))
             .select_related("district", "sub_district")
-            .filter(scope)
+            .filter(pk__in=[referral_id, *reach])
             .order_by("pk")
         )
         referral = next(r for r in locked if r.pk == referral_id)
         _check_withdrawal(referral, actor=actor, expected_version=expected_version)
-        cancelled, flagged = [], []
         others = [r for r in locked if r.pk != referral_id and r.consent_withdrawn_at is None]
+        if {r.pk: r.version for r in others} != dict(confirmed or {}):
+            raise Conflict(
+                _(
+                    "The person's other referrals changed while you were confirming. "
+                    "Nothing was changed: check the list and try again."
+                )
+            )
+        cancelled, flagged = [], []
         for target in [referral, *others]:
             outcome = Outcome.RECORDED
             if target.is_open and target.consent_basis == ConsentBasis.CONSENT:
@@ -294,182 +330,3 @@ def _anonymise(ids: list[int], *, now: datetime) -> tuple[int, int]:
     # Notifications and deliveries hold no personal data (reference, risk level, a link),
     # by design (notifications.render_email, deliveries.webhook_payload): nothing to clear there.
     return referrals, events
-
-
-# --- Data access requests (s.18) ---------------------------------------------------------------
-
-
-def access_request_referrals(*, id_hash: str = "", name: str = "", phone: str = "") -> QuerySet:
-    """Every referral (drafts included) about the person (``selectors.person_match``): the
-    identity hash, or the name and phone."""
-    match = person_match(id_hash=id_hash, phone=phone, names=(name,))
-    if match is None:
-        return Referral.objects.none()
-    return (
-        Referral.objects.filter(match)
-        .select_related("district", "sub_district", "referring_team", "assigned_unit", "referrer")
-        .prefetch_related(
-            "needs",
-            Prefetch(
-                "events",
-                queryset=ReferralEvent.objects.select_related("actor", "unit").order_by("at", "pk"),
-            ),
-            Prefetch(
-                "access_logs",
-                queryset=AccessLog.objects.select_related("user").order_by("at", "pk"),
-            ),
-        )
-        .order_by("created_at", "pk")
-    )
-
-
-# long: the package is assembled and logged in one place, section by section.
-def access_request_export(
-    *,
-    requester: User,
-    id_type: str = "",
-    id_number: str = "",
-    name: str = "",
-    phone: str = "",
-    now: datetime | None = None,
-) -> dict:
-    """The data access package for one person, as a JSON-ready dict; each referral in it
-    gets an ``export`` row in the access log. Administrators only (``NotPermitted``).
-
-    Raises ``ValidationError`` for a malformed identity number or phone number, or when
-    neither an identity number nor a name with a phone number is given.
-    """
-    if not requester.is_administrator:
-        raise NotPermitted(_("Only administrators handle data access requests."))
-    now = now or timezone.now()
-    name = name.strip()
-    id_hash = masked = ""
-    if id_number.strip():
-        number = identity.normalise(id_type, id_number)
-        id_hash = identity.keyed_hash(id_type, number)
-        masked = identity.mask(id_type, number)
-    e164 = ""
-    if phone.strip():
-        parsed = to_phone_number(phone.strip())
-        if parsed is None or not parsed.is_valid():
-            raise ValidationError(_("Enter a valid phone number."), code="phone")
-        e164 = parsed.as_e164
-    if not id_hash and not (name and e164):
-        raise ValidationError(
-            _("Give an identity number, or a name together with a phone number."),
-            code="no_criteria",
-        )
-    with transaction.atomic():
-        referrals = list(access_request_referrals(id_hash=id_hash, name=name, phone=e164))
-        package = {
-            "request": {
-                "legal_basis": "Personal Data (Privacy) Ordinance (Cap. 486), section 18",
-                "generated_at": now.isoformat(),
-                "requested_by": requester.get_username(),
-                "criteria": {
-                    "identity_document": id_type if id_hash else "",
-                    "identity_number": masked,
-                    "name": name if e164 else "",
-                    "phone": e164,
-                },
-                "referral_count": len(referrals),
-            },
-            "referrals": [_referral_package(referral) for referral in referrals],
-        }
-        log_personal_data_access_many(
-            user=requester,
-            referrals=referrals,
-            channel=AccessLog.Channel.EXPORT,
-            detail="data access request (PDPO s.18)",
-        )
-    logger.info(
-        "Data access request by %s: %d referral(s) exported.",
-        requester.get_username(),
-        len(referrals),
-    )
-    return package
-
-
-def _when(value) -> str | None:
-    return value.isoformat() if value else None
-
-
-def _person_label(user: User | None) -> str:
-    if user is None:
-        return "system"
-    full_name = user.get_full_name()
-    return f"{full_name} ({user.get_username()})" if full_name else user.get_username()
-
-
-# long: one referral as the data subject receives it, field by field.
-def _referral_package(referral: Referral) -> dict:
-    return {
-        "reference": referral.reference,
-        "public_id": str(referral.public_id),
-        "status": referral.status,
-        "created_at": _when(referral.created_at),
-        "submitted_at": _when(referral.submitted_at),
-        "closed_at": _when(referral.closed_at),
-        "personal_data_removed_at": _when(referral.anonymised_at),
-        "district": referral.district.name_en,
-        "sub_district": referral.sub_district.name_en if referral.sub_district else None,
-        "referring_team": referral.referring_team.name_en,
-        "referrer": _person_label(referral.referrer),
-        "referrer_contact": referral.referrer_contact,
-        "assigned_unit": referral.assigned_unit.name_en if referral.assigned_unit else None,
-        "person": {
-            "name_zh": referral.subject_name_zh,
-            "name_en": referral.subject_name_en,
-            "sex": referral.sex,
-            "age": referral.age,
-            "date_of_birth": _when(referral.date_of_birth),
-            "phone": referral.phone.as_e164 if referral.phone else "",
-            "address": referral.address,
-            "preferred_language": referral.preferred_language,
-            # Masked, as everywhere outside the assigned unit's and the office's page.
-            "identity_document": referral.id_type,
-            "identity_number": referral.id_number_masked,
-        },
-        "situation": {
-            "household": referral.household,
-            "needs": [need.code for need in referral.needs.all()],
-            "risk_level": referral.risk_level,
-            "risk_factors": list(referral.risk_factors),
-            "situation": referral.situation,
-        },
-        "consent": {
-            "basis": referral.consent_basis,
-            "given_by": referral.consent_given_by,
-            "method": referral.consent_method,
-            "given_at": _when(referral.consent_given_at),
-            "exemption_reason": referral.consent_exemption_reason,
-            "withdrawn_at": _when(referral.consent_withdrawn_at),
-            "withdrawal_method": referral.consent_withdrawal_method,
-        },
-        "outcome": {
-            "summary": referral.outcome_summary,
-            "services_provided": referral.services_provided,
-        },
-        "timeline": [
-            {
-                "at": _when(event.at),
-                "kind": event.kind,
-                "from_status": event.from_status,
-                "to_status": event.to_status,
-                "by": _person_label(event.actor),
-                "unit": event.unit.name_en if event.unit else None,
-                "reason": event.reason,
-                "note": event.note,
-            }
-            for event in referral.events.all()
-        ],
-        "accessed_by": [
-            {
-                "at": _when(log.at),
-                "user": _person_label(log.user),
-                "channel": log.channel,
-                "detail": log.detail,
-            }
-            for log in referral.access_logs.all()
-        ],
-    }

@@ -103,12 +103,12 @@ def person_match(
     Who asks which, on purpose:
 
     * possible duplicates (``possible_duplicates``, at submission and on the form) and data
-      access requests (``privacy.access_request_referrals``): the person;
+      access requests (``access_requests.access_request_referrals``): the person;
     * the units already serving the household (``units_serving_household``, for routing):
       the household;
-    * consent withdrawal (``privacy.referral_withdraw_consent``): the household, today. That
-      is too wide, a phone line is shared by relatives whose consent stands; the next issue
-      narrows withdrawal to the identity number alone (``id_hash`` without ``phone``).
+    * consent withdrawal (``privacy.referral_withdraw_consent``): neither; consent is a
+      person's, so it reaches only the same identity number (a phone line is shared by
+      relatives whose consent stands), and only referrals the recorder may see.
     """
     match = Q()
     if id_hash:
@@ -127,7 +127,8 @@ def person_match(
 def same_person(referral: Referral, *, household: bool = False) -> Q | None:
     """``person_match`` for the person (or, with ``household``, the household) of
     ``referral``; the referral itself matches too, callers exclude it. The household needs
-    no names: they are not read (a caller may have loaded only the hash and the phone)."""
+    no names: they are not read (a caller may have loaded only the hash and the phone).
+    Consent withdrawal does not use it: it matches the identity hash alone."""
     return person_match(
         id_hash=referral.id_number_hash,
         phone=referral.phone or "",  # the stored value: compared as stored, valid or not

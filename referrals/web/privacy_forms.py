@@ -53,8 +53,21 @@ class ConsentWithdrawalForm(forms.Form):
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
+    # No initial choice: the person's way of withdrawing is chosen, never assumed.
     method = forms.ChoiceField(
-        label=_("How consent was withdrawn"), choices=ConsentWithdrawalMethod.choices
+        label=_("How consent was withdrawn"),
+        choices=[("", "---------"), *ConsentWithdrawalMethod.choices],
     )
     note = forms.CharField(label=_("Note"), max_length=500, required=False)
     version = forms.IntegerField(widget=forms.HiddenInput)
+    # The confirming step: set, with the other referrals listed as "pk:version" in ``also``.
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def confirmed(self) -> dict[int, int]:
+        """The other referrals the actor saw listed, with the version shown to them."""
+        listed = {}
+        for item in self.data.getlist("also"):
+            pk, _sep, version = item.partition(":")
+            if pk.isdigit() and version.isdigit():
+                listed[int(pk)] = int(version)
+        return listed

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from referrals import privacy
+from referrals import access_requests, privacy
 from referrals.selectors import referrals_visible_to
 from referrals.web.errors import answers_refusals, same_page
 from referrals.web.privacy_forms import AccessRequestForm, ConsentWithdrawalForm
@@ -50,7 +50,7 @@ def access_request(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            package = privacy.access_request_export(
+            package = access_requests.access_request_export(
                 requester=request.user,
                 id_type=data["id_type"] if data["id_number"].strip() else "",
                 id_number=data["id_number"],
@@ -97,6 +97,14 @@ def withdraw_consent(request, public_id):
                 messages.error(request, error)
         return redirect(_back_to_referral(request, public_id=public_id))
     data = form.cleaned_data
+    reach = privacy.consent_withdrawal_reach(referral=referral, actor=request.user)
+    if reach and not data["confirm"]:
+        # First step: what else would change is shown, with each version; nothing changes.
+        return render(
+            request,
+            "privacy/consent_withdrawal_confirm.html",
+            {"referral": referral, "data": data, "reach": reach},
+        )
     result = privacy.referral_withdraw_consent(
         referral_id=referral.pk,
         actor=request.user,
@@ -104,7 +112,9 @@ def withdraw_consent(request, public_id):
         method=data["method"],
         note=data["note"],
         expected_version=data["version"],
+        confirmed=form.confirmed() if data["confirm"] else {},
     )
+    # Only referrals the actor may see are reached, so only those are named.
     messages.success(
         request,
         _(

@@ -14,12 +14,10 @@ from referrals import identity, privacy, tasks
 from referrals.dashboard import dashboard_figures
 from referrals.models import (
     AccessLog,
-    Delivery,
     Notification,
     Referral,
     ReferralEvent,
     Status,
-    WebhookEndpoint,
 )
 from referrals.services import referral_accept, referral_complete, referral_start
 from services.models import NeedCategory
@@ -102,69 +100,128 @@ def fresh(referral):
 # --- Withdrawal of consent -------------------------------------------------------------------
 
 
-def test_withdrawal_cancels_the_persons_consent_referrals_and_flags_the_exempt_one(
+def confirming(referral, reach, **overrides):
+    """The second POST: what the confirmation page sends back."""
+    also = [f"{r.pk}:{r.version}" for r in reach]
+    return withdrawal(referral, confirm="1", also=also, **overrides)
+
+
+def test_withdrawal_lists_the_persons_visible_referrals_then_acts_only_on_confirming(
     client,
     person,
-    unit_worker,
-    other_unit_worker,
     district_officer,
-    ifsc_unit,
+    other_unit_worker,
     eager_tasks,
     django_capture_on_commit_callbacks,
 ):
-    WebhookEndpoint.objects.create(organisation=ifsc_unit.organisation, url="http://127.0.0.1:9/")
+    """issue 14 item 1: identity matches the actor may see are listed first (nothing
+    changes), then withdrawn (or flagged) on confirming; the shared phone reaches nothing."""
     origin = person["origin"]
-    client.force_login(unit_worker)
-    with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(withdraw_url(origin), withdrawal(origin))
-    assert response.status_code == 302
+    client.force_login(district_officer)
+    first = client.post(withdraw_url(origin), withdrawal(origin))
+    assert first.status_code == 200
+    html = first.content.decode()
+    assert person["same_id"].reference in html and person["exempt"].reference in html
+    assert person["same_phone"].reference not in html
+    assert f'value="{person["same_id"].pk}:{person["same_id"].version}"' in html
+    assert not ReferralEvent.objects.exists()  # the confirmation step changes nothing
+    assert not Referral.objects.filter(consent_withdrawn_at__isnull=False).exists()
 
-    for key in ("origin", "same_id", "same_phone"):
+    reach = [person["same_id"], person["exempt"]]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(withdraw_url(origin), confirming(origin, reach))
+    assert response.status_code == 302
+    for key in ("origin", "same_id"):
         referral = fresh(person[key])
         assert referral.status == Status.CANCELLED, key
-        assert referral.consent_withdrawn_at is not None
-        cancel = referral.events.get(to_status=Status.CANCELLED)
-        assert cancel.reason == privacy.CONSENT_WITHDRAWN_REASON
-        assert cancel.actor is None  # the system withdrew it
+        assert referral.events.get(to_status=Status.CANCELLED).actor is None
         consent = referral.events.get(kind=ReferralEvent.Kind.CONSENT)
-        assert consent.details["outcome"] == "cancelled"
         assert consent.details["recorded_on"] == origin.reference
-
-    recorded = fresh(origin).events.get(kind=ReferralEvent.Kind.CONSENT)
-    assert recorded.actor == unit_worker
-    assert recorded.note == "Letter received from the daughter."
     assert fresh(origin).consent_withdrawal_method == "written"
-    assert fresh(origin).consent_withdrawal_recorded_by == unit_worker
-
     exempt = fresh(person["exempt"])
-    assert exempt.status == Status.ASSIGNED
-    assert exempt.consent_withdrawn_at is not None
-    assert exempt.events.get(kind=ReferralEvent.Kind.CONSENT).details["outcome"] == "flagged"
+    assert exempt.status == Status.ASSIGNED and exempt.consent_withdrawn_at is not None
     told = Notification.objects.filter(referral=exempt, kind=Notification.Kind.CONSENT)
-    assert {n.recipient for n in told} == {other_unit_worker, district_officer}
-
-    for key in ("closed", "someone_else"):
+    assert other_unit_worker in {n.recipient for n in told}
+    [message] = [str(m) for m in get_messages(response.wsgi_request)]
+    assert person["same_id"].reference in message and person["exempt"].reference in message
+    for key in ("same_phone", "closed", "someone_else"):
         untouched = fresh(person[key])
-        assert untouched.status == person[key].status
-        assert untouched.version == person[key].version
+        assert (untouched.status, untouched.version) == (person[key].status, person[key].version)
         assert untouched.consent_withdrawn_at is None
-        assert not untouched.events.exists()
+        assert person[key].reference not in message
 
-    # The partner hears of each withdrawal as today: referral.cancelled webhooks.
-    cancelled_hooks = Delivery.objects.filter(
-        channel=Delivery.Channel.WEBHOOK, subject="referral.cancelled"
+
+def test_a_shared_phone_in_another_team_is_untouched_and_not_named(
+    client, person, referrer, other_unit
+):
+    """issue 14 item 1: a referral of another team and unit, only the phone in common."""
+    stranger = factories.UserFactory(username="kwun-tong-referrer")
+    mine = factories.ReferralFactory(
+        status=Status.ASSIGNED, referrer=stranger, assigned_unit=other_unit
     )
-    assert cancelled_hooks.count() == 3
-    # The office is told of every referral touched; the recorder is not told of their own act.
-    assert not Notification.objects.filter(recipient=unit_worker, kind="consent").exists()
-    assert Notification.objects.filter(recipient=district_officer, kind="consent").count() == 4
+    theirs = person["same_phone"]
+    assert mine.phone == theirs.phone
+    client.force_login(stranger)
+    response = client.post(withdraw_url(mine), withdrawal(mine))
+    assert response.status_code == 302  # nothing else reached: no confirmation step
+    assert fresh(mine).status == Status.CANCELLED
+    assert fresh(theirs).status == Status.ACCEPTED
+    assert not fresh(theirs).events.exists()
+    message = " ".join(str(m) for m in get_messages(response.wsgi_request))
+    assert theirs.reference not in message and origin_refs(person) not in message
+
+
+def origin_refs(person):
+    return person["origin"].reference
+
+
+def test_an_identity_match_the_actor_may_not_see_is_untouched_and_not_named(
+    client, person, unit_worker
+):
+    """issue 14 item 1: the exempt referral is another unit's; the unit worker cannot see it."""
+    origin = person["origin"]
+    client.force_login(unit_worker)
+    first = client.post(withdraw_url(origin), withdrawal(origin))
+    assert first.status_code == 200
+    assert person["exempt"].reference not in first.content.decode()
+    response = client.post(withdraw_url(origin), confirming(origin, [person["same_id"]]))
+    assert response.status_code == 302
+    assert fresh(person["same_id"]).status == Status.CANCELLED
+    exempt = fresh(person["exempt"])
+    assert exempt.consent_withdrawn_at is None and not exempt.events.exists()
+    message = " ".join(str(m) for m in get_messages(response.wsgi_request))
+    assert person["exempt"].reference not in message
+
+
+def test_confirming_without_the_listed_referrals_changes_nothing(client, person, unit_worker):
+    """issue 14 item 1: a POST that skips the list (or lists other versions) is refused."""
+    origin = person["origin"]
+    client.force_login(unit_worker)
+    response = client.post(withdraw_url(origin), confirming(origin, []))
+    assert response.status_code == 302
+    assert "changed while you were confirming" in " ".join(
+        str(m) for m in get_messages(response.wsgi_request)
+    )
+    assert not ReferralEvent.objects.exists()
+
+
+def test_the_form_does_not_choose_the_method(client, person, unit_worker):
+    """issue 14 item 1: the person's way of withdrawing must be chosen."""
+    client.force_login(unit_worker)
+    url = reverse("referrals:detail", args=[person["origin"].public_id])
+    html = client.get(url).content.decode()
+    assert '<option value="" selected>' in html
+    response = client.post(withdraw_url(person["origin"]), withdrawal(person["origin"], method=""))
+    assert "required" in " ".join(str(m) for m in get_messages(response.wsgi_request))
+    assert not ReferralEvent.objects.exists()
 
 
 @pytest.mark.parametrize("persona", ["referrer", "district_officer", "unit_worker"])
 def test_the_referrer_the_unit_and_the_office_may_record_it(client, request, person, persona):
     origin = person["origin"]
     client.force_login(request.getfixturevalue(persona))
-    response = client.post(withdraw_url(origin), withdrawal(origin))
+    reach = [person["same_id"]] + ([person["exempt"]] if persona != "unit_worker" else [])
+    response = client.post(withdraw_url(origin), confirming(origin, reach))
     assert response.status_code == 302
     assert fresh(origin).status == Status.CANCELLED
     assert fresh(person["same_id"]).status == Status.CANCELLED
@@ -183,7 +240,8 @@ def test_a_stale_version_is_a_conflict_that_changes_nothing(client, person, unit
     origin = person["origin"]
     client.force_login(unit_worker)
     referral_accept(referral_id=origin.pk, actor=unit_worker)  # someone acted meanwhile
-    response = client.post(withdraw_url(origin), withdrawal(origin))  # the old version
+    old = confirming(origin, [person["same_id"]])  # the old version
+    response = client.post(withdraw_url(origin), old)
     assert response.status_code == 302
     [message] = [str(m) for m in get_messages(response.wsgi_request)]
     assert "Someone else changed this referral" in message
@@ -206,7 +264,8 @@ def test_bad_input_is_a_clear_error_that_changes_nothing(
 ):
     origin = person["origin"]
     client.force_login(unit_worker)
-    response = client.post(withdraw_url(origin), withdrawal(origin, **overrides))
+    reach = [person["same_id"]]
+    response = client.post(withdraw_url(origin), confirming(origin, reach, **overrides))
     messages = " ".join(str(m) for m in get_messages(response.wsgi_request))
     assert expected in messages
     assert not ReferralEvent.objects.exists()
@@ -218,7 +277,7 @@ def test_it_is_recorded_once_and_shown_on_the_page(client, person, unit_worker):
     client.force_login(unit_worker)
     url = reverse("referrals:detail", args=[origin.public_id])
     assert 'id="consent-withdrawal"' in client.get(url).content.decode()
-    client.post(withdraw_url(origin), withdrawal(origin))
+    client.post(withdraw_url(origin), confirming(origin, [person["same_id"]]))
     html = client.get(url).content.decode()
     assert 'id="consent-withdrawn"' in html
     assert 'id="consent-withdrawal"' not in html  # the form is gone

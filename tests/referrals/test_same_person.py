@@ -4,7 +4,7 @@ point, and every caller gets the matches its variant defines."""
 
 import pytest
 
-from referrals import identity, privacy
+from referrals import access_requests, identity, privacy
 from referrals.models import Referral, Status
 from referrals.selectors import (
     person_match,
@@ -75,9 +75,9 @@ def test_possible_duplicates_are_the_person(family):
 
 
 def test_a_data_access_request_finds_the_person(family):
-    by_number = privacy.access_request_referrals(id_hash=family["origin"].id_number_hash)
+    by_number = access_requests.access_request_referrals(id_hash=family["origin"].id_number_hash)
     assert names(family, by_number) == {"origin", "same_id"}
-    by_name = privacy.access_request_referrals(name="chan tai man", phone=PHONE)
+    by_name = access_requests.access_request_referrals(name="chan tai man", phone=PHONE)
     assert names(family, by_name) == {"origin", "same_phone_and_name"}
 
 
@@ -87,12 +87,10 @@ def test_routing_looks_for_the_units_serving_the_household(family):
     assert units == {family[name].assigned_unit_id for name in expected}
 
 
-def test_consent_withdrawal_reaches_the_household_today(family):
-    """The difference named in ``person_match``: the next issue narrows this to the identity
-    number alone; until then withdrawal reaches what it always did."""
+def test_consent_withdrawal_reaches_the_identity_number_alone(family):
+    """issue 14 item 1: consent is a person's; a shared phone line reaches no one."""
     reached = Referral.objects.filter(privacy._person_match(family["origin"]))
-    assert names(family, reached) == {"origin", "same_id", "same_phone_and_name", "household"}
-    assert privacy._person_match(family["origin"]) == same_person(family["origin"], household=True)
+    assert names(family, reached) == {"origin", "same_id"}
 
 
 def test_the_household_of_a_partly_loaded_referral_costs_no_query(
