@@ -9,14 +9,14 @@ from dataclasses import dataclass
 
 import django_filters
 from django import forms
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from accounts.selectors import user_scope
 from districts.models import District, SubDistrict
-from referrals.models import OPEN_STATUSES, Referral, RiskLevel, Status
+from referrals.models import OPEN_STATUSES, Referral, ReferralEvent, RiskLevel, Status
 from referrals.selectors import NOT_ROUTABLE_TYPES, units_taking_referrals
 from services.models import NeedCategory, ServiceUnit, UnitType
 from welfare_portal.widgets import FastSelect
@@ -184,7 +184,10 @@ class QueueFilter(django_filters.FilterSet):
         ).order_by("code")
         if scope.everywhere:
             # 452 teams and 900 units make a list no one scrolls; pick a district first.
-            district = self.data.get("district")
+            # The raw query value, not the cleaned one (the form is not validated yet):
+            # anything but a small number (``?district=abc``, 10**30) narrows to nothing, not a 500.
+            district = str(self.data.get("district") or "")
+            district = int(district) if district.isdigit() and len(district) < 10 else 0
             self.filters["team"].queryset = self.filters["team"].queryset.filter(
                 district_id=district or 0
             )
@@ -269,6 +272,20 @@ def inbox(*, unit_ids: list[int], tab: str) -> QuerySet[Referral]:
     return rows.order_by(*INBOX_ORDER[tab], "pk")
 
 
+def declined_by(unit_ids: list[int]) -> dict:
+    """Annotations for the Closed tab: when and why one of ``unit_ids`` last declined the
+    row (issue 14 item 16), so a referral that went on to another unit is shown as the
+    unit's own decision, not with the next unit's status and deadline. Subqueries on the
+    page's one row query: no query more."""
+    declines = ReferralEvent.objects.filter(
+        referral=OuterRef("pk"), to_status=Status.REJECTED, unit_id__in=unit_ids
+    ).order_by("-at", "-pk")
+    return {
+        "declined_at": Subquery(declines.values("at")[:1]),
+        "declined_reason": Subquery(declines.values("reason")[:1]),
+    }
+
+
 @dataclass
 class LookaheadPage:
     """A page that knows whether another follows without counting every row."""
@@ -291,11 +308,16 @@ class LookaheadPage:
 
 
 def page_of(
-    queryset: QuerySet, raw_number, *, relations: tuple[str, ...] = (), size: int = PAGE_SIZE
+    queryset: QuerySet,
+    raw_number,
+    *,
+    relations: tuple[str, ...] = (),
+    annotations: dict | None = None,
+    size: int = PAGE_SIZE,
 ) -> LookaheadPage:
     """One page of ``queryset`` in two steps: the ids, in order (on the queue's covering
     indexes PostgreSQL reads the index alone, even deep in the list), then those rows with
-    their ``relations``."""
+    their ``relations`` and ``annotations`` (computed for the page's rows only)."""
     try:
         number = min(max(int(raw_number or 1), 1), 10_000)
     except (TypeError, ValueError):
@@ -304,6 +326,7 @@ def page_of(
     ids = list(queryset.values_list("pk", flat=True)[start : start + size + 1])
     shown = ids[:size]
     rows = queryset.model.objects.filter(pk__in=shown).select_related(*relations)
+    rows = rows.annotate(**annotations) if annotations else rows
     by_id = {row.pk: row for row in rows} if shown else {}
     return LookaheadPage(
         rows=[by_id[pk] for pk in shown if pk in by_id], number=number, has_next=len(ids) > size

@@ -265,6 +265,12 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # JSON nested past 64 levels is a 400, not a RecursionError (issue 14 item 4).
+    "DEFAULT_PARSER_CLASSES": [
+        "welfare_portal.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "welfare_portal.api.schema.ApiSchema",
     "EXCEPTION_HANDLER": "welfare_portal.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
