@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
-from referrals import outbox, routing
+from referrals import outbox, routing, sla
 from referrals.errors import (
     IllegalTransition,
     NotPermitted,
@@ -21,9 +21,9 @@ from referrals.errors import (
     stale_version,
 )
 from referrals.lifecycle import ESCALATABLE, OFFICE_ACTORS, TRANSITIONS, actor_roles
-from referrals.models import Referral, ReferralEvent, RoutingRule, Status
+from referrals.models import Referral, ReferralEvent, RiskLevel, RoutingRule, Status
 from referrals.notifications import notify_office
-from referrals.selectors import routing_decision_for, units_assignable_to
+from referrals.selectors import routing_decision_for, routing_inputs, units_assignable_to
 from referrals.services import apply_decision, check, escalate, lock, record_change
 from services.models import ServiceUnit
 
@@ -53,7 +53,8 @@ def referral_assign(
         unit = _assignable_unit(referral, unit_id=unit.pk)
         if referral.status == Status.ASSIGNED and referral.assigned_unit_id == unit.pk:
             raise ReferralError(_("The referral is already assigned to this unit."))
-        decision = routing_decision_for(referral)
+        facts, units, rules, places = routing_inputs(referral)
+        decision = routing.decide(facts, units, rules, **places)
         suggested = decision.unit.id if decision.unit else None
         overriding = unit.pk != suggested or referral.status == Status.ASSIGNED
         if overriding and not reason:
@@ -73,7 +74,7 @@ def referral_assign(
         apply_decision(
             referral,
             routing.Decision(
-                rule=decision.rule if unit.pk == suggested else None,
+                rule=_clock_rule(facts, rules, decision, unit_type=unit.unit_type.code),
                 chosen=None,
                 runners_up=(),
                 reasons=(),
@@ -88,13 +89,40 @@ def referral_assign(
     return referral
 
 
+def _clock_rule(
+    facts: routing.ReferralFacts,
+    rules: list[routing.RuleFacts],
+    decision: routing.Decision,
+    *,
+    unit_type: str,
+) -> routing.RuleFacts | None:
+    """The rule whose clock a hand-routed referral runs on (issue 14 item 14): the first
+    matching rule for the chosen unit's type, else the decision's rule; and an urgent
+    referral never gets a longer clock than a matching urgent rule's, so re-routing it by
+    hand cannot drop it to the two-day default."""
+    matching = sorted((r for r in rules if r.matches(facts)), key=lambda r: (r.priority, r.code))
+    chosen = next((r for r in matching if unit_type in r.unit_types), decision.rule)
+    if facts.risk_level != RiskLevel.URGENT:
+        return chosen
+    # Compare clocks from one instant; business time makes amounts in different units
+    # comparable only this way. A rule-less clock is the default's.
+    now = timezone.now()
+    urgent = [r for r in matching if RiskLevel.URGENT in r.risk_levels]
+    candidates = [r for r in [chosen, *urgent] if r is not None]
+    if not candidates:
+        return None
+    return min(candidates, key=lambda r: sla.add_business_time(now, r.sla_amount, r.sla_unit))
+
+
 def _assignable_unit(referral: Referral, *, unit_id: int) -> ServiceUnit:
     """The unit, read fresh (is it still taking referrals?) together with whether the office
     may send ``referral`` there (``units_assignable_to``, the rule the routing panel offers
     by), in one query; ``ReferralError`` when it may not."""
-    unit = ServiceUnit.objects.annotate(
-        assignable=Exists(units_assignable_to(referral).filter(pk=OuterRef("pk")))
-    ).get(pk=unit_id)
+    unit = (
+        ServiceUnit.objects.select_related("unit_type")
+        .annotate(assignable=Exists(units_assignable_to(referral).filter(pk=OuterRef("pk"))))
+        .get(pk=unit_id)
+    )
     if not unit.is_active:
         raise ReferralError(
             _("%(unit)s is not taking referrals; choose another unit.") % {"unit": unit.name}

@@ -20,6 +20,7 @@ from referrals.models import AccessLog, Referral
 from referrals.queues import (
     INBOX_TABS,
     QueueFilter,
+    declined_by,
     inbox,
     inbox_units,
     is_overdue_now,
@@ -135,7 +136,10 @@ def unit_inbox(request):
     if tab not in INBOX_TABS:
         tab = "new"
     page = page_of(
-        inbox(unit_ids=unit_ids, tab=tab), request.GET.get("page"), relations=ROW_RELATIONS
+        inbox(unit_ids=unit_ids, tab=tab),
+        request.GET.get("page"),
+        relations=ROW_RELATIONS,
+        annotations=declined_by(unit_ids) if tab == "closed" else None,
     )
     log_personal_data_access_many(
         user=request.user, referrals=page.rows, channel=AccessLog.Channel.PAGE, detail="inbox"
@@ -148,6 +152,10 @@ def unit_inbox(request):
             {
                 "referral": referral,
                 "overdue": is_overdue_now(referral),
+                # Declined and gone on to another unit: shown as the unit's own decision,
+                # without a link to a page it may no longer see (issue 14 item 16).
+                "declined": getattr(referral, "declined_at", None) is not None
+                and referral.assigned_unit_id not in unit_ids,
                 # Everyone here works for the assigned unit: the unit's steps from this status.
                 "transitions": [
                     t

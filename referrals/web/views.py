@@ -319,6 +319,15 @@ def referral_act(request, public_id):
         services_provided=request.POST.get("services_provided", ""),
         expected_version=_posted_version(request),
     )
+    if action == "reject":
+        # The referral leaves the unit's sight (it goes on to be routed again): its page
+        # would be a 404, so back to the inbox (issue 14 item 16).
+        messages.success(
+            request,
+            _("You declined %(reference)s; it will be routed to another unit.")
+            % {"reference": updated.reference},
+        )
+        return redirect("inbox:index")
     messages.success(
         request,
         _("%(reference)s is now “%(status)s”.")

@@ -340,6 +340,22 @@ def test_closing_records_services_outcome_and_an_internal_note(client, unit_work
     assert ReferralEvent.objects.get(referral=referral).note == "Husband drinks; watch"
 
 
+def test_declining_returns_to_the_inbox_with_a_message_not_to_a_404(client, unit_worker, ssp):
+    """issue 14 item 16: once declined the referral is no longer the unit's to see, so the
+    worker lands on the inbox (with the outcome said), not on the referral's page (a 404)."""
+    client.force_login(unit_worker)
+    referral = ssp["waiting"]
+    response = client.post(
+        reverse("referrals:act", args=[referral.public_id]),
+        {"action": "reject", "reason": "full", "version": referral.version, "next": ""},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert response.redirect_chain[-1][0] == reverse("inbox:index")
+    assert ReferralEvent.objects.filter(referral=referral, to_status=Status.REJECTED).exists()
+    assert f"You declined {referral.reference}" in response.content.decode()
+
+
 def test_a_declined_referral_stays_in_the_units_closed_tab(client, unit_worker, ssp, ifsc_unit):
     from referrals.services import referral_decline
 
@@ -347,6 +363,31 @@ def test_a_declined_referral_stays_in_the_units_closed_tab(client, unit_worker, 
     client.force_login(unit_worker)
     response = client.get(reverse("inbox:index"), {"tab": "closed"})
     assert "SSP-2026-000004" in rows_of(response)
+
+
+def test_a_declined_referral_shows_the_units_decision_not_the_next_units(
+    client, unit_worker, ssp, other_unit
+):
+    """issue 14 item 16: gone on to another unit, the row says "Declined by your unit" with
+    when and why, without the next unit's status and deadline or a link that 404s."""
+    from referrals.services import referral_decline
+
+    referral = ssp["waiting"]
+    referral_decline(referral_id=referral.pk, actor=unit_worker, reason="No places left")
+    due = timezone.now() + timedelta(hours=4)
+    Referral.objects.filter(pk=referral.pk).update(
+        status=Status.ASSIGNED, assigned_unit=other_unit, due_at=due
+    )
+    client.force_login(unit_worker)
+    response = client.get(reverse("inbox:index"), {"tab": "closed"})
+    [row] = [r for r in response.context["rows"] if r["referral"].pk == referral.pk]
+    assert row["declined"] and row["transitions"] == []
+    html = response.content.decode()
+    card = html[html.index(f'data-reference="{referral.reference}"') :]
+    card = card[: card.index("</li>")]
+    assert "Declined by your unit" in card and "No places left" in card
+    assert reverse("referrals:detail", args=[referral.public_id]) not in card
+    assert "accept or decline by" not in card and "Assigned" not in card
 
 
 @pytest.mark.parametrize("persona", ["referrer", "district_officer"])

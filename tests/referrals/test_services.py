@@ -419,6 +419,35 @@ def test_officer_assigns_to_the_suggested_unit_without_a_reason(
     assert "override" not in reason_codes(event)
 
 
+@pytest.mark.parametrize(
+    "needs",
+    [("mental_health",), ("mental_health", "child_family")],
+    ids=["no-rule-for-the-chosen-type", "slower-rule-for-the-chosen-type"],
+)
+def test_an_urgent_referral_rerouted_by_hand_keeps_the_urgent_clock(
+    needs, referrer, caring_team, ssp_area, ifsc_unit, other_unit, district_officer
+):
+    """issue 14 item 14: the office sends an urgent mental-health referral (suggested: the
+    ICCMW) to the IFSC instead. Whether no rule covers an IFSC for it or a slower one does
+    (child and family, 3 days), it keeps the urgent rule's 4 business hours, not the
+    2-day default."""
+    referral = make_referral(
+        referrer, caring_team, ssp_area, needs=needs, status=Status.TRIAGE, risk_level="urgent"
+    )
+    before = timezone.now()
+    assignment.referral_assign(
+        referral_id=referral.pk, actor=district_officer, unit=ifsc_unit, reason="Known family."
+    )
+    after = timezone.now()
+
+    referral.refresh_from_db()
+    assert referral.assigned_unit == ifsc_unit
+    assert referral.routing_rule == rule("mental-health-urgent")
+    assert_due_by_rule(referral.due_at, before, after, rule("mental-health-urgent"))
+    [event] = routing_events(referral)
+    assert (event.details["suggested"], reason_codes(event)) == ("iccmw-f-01", ["override"])
+
+
 def test_another_unit_than_the_suggested_one_needs_a_reason(
     triage_referral, ifsc_unit, other_unit, district_officer
 ):
@@ -454,11 +483,9 @@ def test_overriding_with_a_reason_assigns_and_says_so(
 
     referral = Referral.objects.get(pk=triage_referral.pk)
     assert (referral.status, referral.assigned_unit) == (Status.ASSIGNED, other_unit)
-    assert referral.routing_rule is None
-    default_sla = sla.SlaUnit.BUSINESS_DAYS
-    earliest = sla.add_business_time(before, settings.DEFAULT_SLA_BUSINESS_DAYS, default_sla)
-    latest = sla.add_business_time(after, settings.DEFAULT_SLA_BUSINESS_DAYS, default_sla)
-    assert earliest <= referral.due_at <= latest
+    # No rule matches for an ICCMW: the clock is the decision's rule's (issue 14 item 14).
+    assert referral.routing_rule == rule("child-family")
+    assert_due_by_rule(referral.due_at, before, after, rule("child-family"))
     assert load_of(other_unit) == other_unit.current_load + 1
     assert load_of(ifsc_unit) == ifsc_unit.current_load
     [event] = routing_events(referral)
