@@ -3,6 +3,7 @@ with the demo's clients: token, first page, filing a referral, accepting it; and
 check of a webhook call, run on a call the portal really made."""
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -25,7 +26,10 @@ def guide_script() -> str:
     return script
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="the guide uses curl")
+# On a laptop without curl the guide cannot run as written; on CI a missing curl fails.
+@pytest.mark.skipif(
+    shutil.which("curl") is None and os.environ.get("CI") != "true", reason="the guide uses curl"
+)
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_readme_guide_works_against_the_demo(live_server, eager_tasks):
     call_command("seed_demo", "--allow-production", "--referrals", "0", verbosity=0)
