@@ -1,9 +1,20 @@
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.cache import add_never_cache_headers
+from django_otp.plugins.otp_static.models import StaticDevice
 
 from accounts.models import Membership, PartnerClient, User
+from accounts.two_factor import ENROLMENT_CODE_HOURS, reset_two_factor
+
+# Backup codes are the person's own: nobody lists or edits them in the admin (a reset of
+# two-factor authentication removes them with the authenticator).
+if admin.site.is_registered(StaticDevice):
+    admin.site.unregister(StaticDevice)
 
 
 class MembershipInline(admin.TabularInline):
@@ -19,6 +30,45 @@ class UserAdmin(DjangoUserAdmin):
         *DjangoUserAdmin.fieldsets,
         (_("Preferences"), {"fields": ["preferred_language"]}),
     ]
+    actions = ["reset_two_factor_and_issue_enrolment_code"]
+
+    @admin.action(
+        description=_("Reset two-factor authentication and issue an enrolment code"),
+        permissions=["change"],
+    )
+    def reset_two_factor_and_issue_enrolment_code(self, request, queryset):
+        """Lost phone: the person's authenticator and backup codes go, and they set up a new
+        one with the code shown here, once."""
+        issued = []
+        for user in queryset.order_by("username"):
+            issued.append(reset_two_factor(user=user, issued_by=request.user))
+            self.log_change(request, user, str(_("Two-factor authentication reset.")))
+        return self._enrolment_codes_page(request, issued, continue_url=request.get_full_path())
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """A new account gets its enrolment code at once (used if the person's role needs
+        two-factor authentication, or they turn it on); then the usual next step."""
+        if IS_POPUP_VAR in request.POST:
+            return super().response_add(request, obj, post_url_continue)
+        issued = [reset_two_factor(user=obj, issued_by=request.user)]
+        following = super().response_add(request, obj, post_url_continue)
+        continue_url = following.get("Location") or reverse(
+            "admin:accounts_user_change", args=[obj.pk]
+        )
+        return self._enrolment_codes_page(request, issued, continue_url=continue_url)
+
+    def _enrolment_codes_page(self, request, issued, *, continue_url: str):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Enrolment codes"),
+            "opts": self.model._meta,
+            "issued": issued,
+            "hours": ENROLMENT_CODE_HOURS,
+            "continue_url": continue_url,
+        }
+        response = TemplateResponse(request, "accounts/admin_enrolment_codes.html", context)
+        add_never_cache_headers(response)
+        return response
 
 
 @admin.register(Membership)

@@ -1,6 +1,9 @@
-"""Demo users, one for every role, attached to units of the demo directory."""
+"""Demo users, one for every role, attached to units of the demo directory, and demo OAuth2
+clients. In debug mode they get the published demo credentials; anywhere else
+(``seed_demo --allow-production``) random ones, which the command prints once."""
 
 import base64
+import secrets
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -73,9 +76,22 @@ DEMO_USERS = [
 ]
 
 
+@dataclass(frozen=True)
+class DemoCredentials:
+    """Per username its password and (roles that require two-factor) authenticator key in
+    base32; per OAuth2 client id its secret."""
+
+    published: bool
+    passwords: dict[str, str]
+    totp_secrets: dict[str, str]
+    client_secrets: dict[str, str]
+
+
 @transaction.atomic
-def build_users(*, password: str = DEMO_PASSWORD) -> list[DemoUser]:
-    """Create or refresh the demo users and their memberships (keyed by username)."""
+def build_users(*, credentials: DemoCredentials | None = None) -> list[DemoUser]:
+    """Create or refresh the demo users and their memberships (keyed by username), with
+    ``credentials`` (by default the published ones)."""
+    credentials = credentials or demo_credentials(published=True)
     for demo in DEMO_USERS:
         first_name, _, last_name = demo.full_name.partition(" ")
         user, _ = User.objects.update_or_create(
@@ -89,10 +105,10 @@ def build_users(*, password: str = DEMO_PASSWORD) -> list[DemoUser]:
                 "is_active": True,
             },
         )
-        user.set_password(password)
+        user.set_password(credentials.passwords[demo.username])
         user.save(update_fields=["password"])
         if demo.role in DEMO_TWO_FACTOR_ROLES:
-            _demo_authenticator(user)
+            _demo_authenticator(user, secret=credentials.totp_secrets[demo.username])
         if demo.role == "administrator":
             continue
         scope = (
@@ -111,9 +127,10 @@ DEMO_TWO_FACTOR_ROLES = (
 )
 
 
-def _demo_authenticator(user: User) -> TOTPDevice:
-    """A confirmed TOTP device with the published demo key (any other device is removed)."""
-    key = base64.b32decode(DEMO_TOTP_SECRET).hex()
+def _demo_authenticator(user: User, *, secret: str = DEMO_TOTP_SECRET) -> TOTPDevice:
+    """A confirmed TOTP device with the key ``secret`` (base32; by default the published demo
+    key); any other device of the user is removed."""
+    key = base64.b32decode(secret).hex()
     TOTPDevice.objects.filter(user=user).exclude(name=DEMO_TOTP_DEVICE_NAME).delete()
     device, _ = TOTPDevice.objects.update_or_create(
         user=user, name=DEMO_TOTP_DEVICE_NAME, defaults={"key": key, "confirmed": True}
@@ -152,12 +169,14 @@ DEMO_CLIENTS = [
 
 
 @transaction.atomic
-def build_partner_clients(*, secret: str = DEMO_CLIENT_SECRET) -> list[DemoClient]:
-    """Create or refresh the demo OAuth2 clients (client credentials), keyed by client id."""
+def build_partner_clients(*, credentials: DemoCredentials | None = None) -> list[DemoClient]:
+    """Create or refresh the demo OAuth2 clients (client credentials), keyed by client id,
+    with the secrets of ``credentials`` (by default the published one)."""
     from oauth2_provider.models import Application
 
     from accounts.models import PartnerClient
 
+    credentials = credentials or demo_credentials(published=True)
     for demo in DEMO_CLIENTS:
         unit = ServiceUnit.objects.select_related("organisation").get(code=demo.unit)
         application, _ = Application.objects.update_or_create(
@@ -166,7 +185,7 @@ def build_partner_clients(*, secret: str = DEMO_CLIENT_SECRET) -> list[DemoClien
                 "name": demo.description[:255],
                 "client_type": Application.CLIENT_CONFIDENTIAL,
                 "authorization_grant_type": Application.GRANT_CLIENT_CREDENTIALS,
-                "client_secret": secret,  # hashed on save
+                "client_secret": credentials.client_secrets[demo.client_id],  # hashed on save
             },
         )
         PartnerClient.objects.update_or_create(
@@ -180,3 +199,24 @@ def build_partner_clients(*, secret: str = DEMO_CLIENT_SECRET) -> list[DemoClien
             },
         )
     return DEMO_CLIENTS
+
+
+def demo_credentials(*, published: bool, password: str | None = None) -> DemoCredentials:
+    """The published demo credentials (debug mode only), or fresh random ones for each user
+    and client, which exist nowhere else once the command that prints them has ended."""
+    two_factor = [d.username for d in DEMO_USERS if d.role in DEMO_TWO_FACTOR_ROLES]
+    if published:
+        return DemoCredentials(
+            published=True,
+            passwords=dict.fromkeys((d.username for d in DEMO_USERS), password or DEMO_PASSWORD),
+            totp_secrets=dict.fromkeys(two_factor, DEMO_TOTP_SECRET),
+            client_secrets=dict.fromkeys((c.client_id for c in DEMO_CLIENTS), DEMO_CLIENT_SECRET),
+        )
+    return DemoCredentials(
+        published=False,
+        passwords={d.username: secrets.token_urlsafe(15) for d in DEMO_USERS},
+        totp_secrets={
+            name: base64.b32encode(secrets.token_bytes(20)).decode() for name in two_factor
+        },
+        client_secrets={c.client_id: secrets.token_urlsafe(32) for c in DEMO_CLIENTS},
+    )

@@ -19,3 +19,31 @@ class TokenForm(forms.Form):
             }
         ),
     )
+
+
+class BackupCodeForm(forms.Form):
+    """One of the single-use backup codes, instead of the authenticator's code."""
+
+    backup_code = forms.RegexField(
+        label=_("Backup code"),
+        regex=r"^[\s-]*(?:[a-zA-Z2-7][\s-]*){8}$",
+        max_length=20,
+        error_messages={"invalid": _("Enter one of your backup codes: eight letters and digits.")},
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "none"}),
+    )
+
+
+class EnrolmentCodeForm(forms.Form):
+    """The one-time code an administrator gives a person to set up an authenticator."""
+
+    enrolment_code = forms.RegexField(
+        label=_("Enrolment code"),
+        regex=r"^[\s-]*(?:[a-zA-Z2-7][\s-]*){16}$",
+        max_length=40,
+        error_messages={
+            "invalid": _("Enter the enrolment code your administrator gave you (16 characters).")
+        },
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "autocapitalize": "characters", "autofocus": True}
+        ),
+    )

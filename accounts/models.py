@@ -189,3 +189,38 @@ class PartnerClient(models.Model):
                     locked.save(update_fields=["service_user"])
                 self.service_user = locked.service_user
         return self.service_user
+
+
+class TwoFactorEnrolmentCode(models.Model):
+    """A one-time code an administrator issues so that a person can set up an authenticator
+    (after a reset of their two-factor authentication, or for a new account). Only a hash
+    is kept; the code is shown once, expires and is used up by the enrolment it allows.
+
+    That a person was ever issued one also means they never enrol with the password alone
+    again (``accounts.two_factor.two_factor_state``)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="two_factor_enrolment_codes",
+        verbose_name=_("user"),
+    )
+    code_hash = models.CharField(_("code hash"), max_length=64, unique=True)
+    issued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("issued by"),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires"))
+    used_at = models.DateTimeField(_("used"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("two-factor enrolment code")
+        verbose_name_plural = _("two-factor enrolment codes")
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.created_at:%Y-%m-%d %H:%M}"

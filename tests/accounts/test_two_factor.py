@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.two_factor import reset_two_factor
 from tests.factories import TEST_PASSWORD
 from tests.two_factor import authenticator, totp_code
 
@@ -31,6 +32,14 @@ def _secret_from_page(html: str) -> str:
     return secret.replace(" ", "")
 
 
+def enrol_with_code(client, user) -> None:
+    """What a person whose enrolment needs a code does first: the administrator issues one,
+    the person types it on the set-up page."""
+    issued = reset_two_factor(user=user, issued_by=None)
+    response = client.post(SETUP, {"enrolment_code": issued.code})
+    assert response.status_code == 302, response.content.decode()[:500]
+
+
 def _code_for_secret(secret: str, user) -> str:
     device = TOTPDevice.objects.get(user=user, confirmed=False)
     assert device.bin_key == b32decode(secret + "=" * (-len(secret) % 8))
@@ -47,7 +56,12 @@ def test_a_required_role_without_an_authenticator_is_sent_to_set_up_and_nowhere_
         response = client.get(page)
         assert response.status_code == 302, page
         assert response["Location"].startswith(SETUP), page
-    assert client.get(SETUP).status_code == 200
+    # The set-up page asks for an administrator's enrolment code: the password alone shows
+    # no key and registers no device.
+    html = client.get(SETUP).content.decode()
+    assert 'id="two-factor-enrolment"' in html
+    assert 'id="totp-secret"' not in html
+    assert not TOTPDevice.objects.filter(user=user).exists()
 
 
 @pytest.mark.parametrize("persona", REQUIRED)
@@ -124,6 +138,7 @@ def test_a_code_cannot_be_used_twice(client, district_officer):
 
 def test_setting_up_shows_a_qr_code_and_the_key_and_a_code_confirms_it(client, district_officer):
     log_in(client, district_officer)
+    enrol_with_code(client, district_officer)
     html = client.get(SETUP).content.decode()
     assert "<svg" in html
     assert not re.search(r"<script(?![^>]*\bsrc=)", html)  # no inline script
@@ -132,7 +147,10 @@ def test_setting_up_shows_a_qr_code_and_the_key_and_a_code_confirms_it(client, d
     assert secret == _secret_from_page(client.get(SETUP).content.decode())  # same on reload
     code = _code_for_secret(secret, district_officer)
     response = client.post(SETUP, {"token": code, "next": "/queue/"})
-    assert response["Location"] == "/queue/"
+    # The backup codes are shown once, then the person goes on to the page asked for.
+    assert response.status_code == 200
+    assert 'id="backup-codes"' in response.content.decode()
+    assert 'href="/queue/"' in response.content.decode()
     device = TOTPDevice.objects.get(user=district_officer)
     assert device.confirmed
     assert client.get("/queue/").status_code == 200
@@ -140,6 +158,7 @@ def test_setting_up_shows_a_qr_code_and_the_key_and_a_code_confirms_it(client, d
 
 def test_setting_up_with_a_wrong_code_confirms_nothing(client, district_officer):
     log_in(client, district_officer)
+    enrol_with_code(client, district_officer)
     client.get(SETUP)
     response = client.post(SETUP, {"token": "12345x"})
     assert response.status_code == 200

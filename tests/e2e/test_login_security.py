@@ -58,3 +58,33 @@ def test_the_django_admin_works_under_the_policy(page, live_server, admin_user):
     page.goto(f"{live_server.url}/admin/accounts/user/")
     page.locator("#action-toggle").check()
     expect(page.locator("input.action-select").first).to_be_checked()
+
+
+def test_after_a_reset_an_officer_enrols_with_the_code_and_keeps_backup_codes(
+    page, live_server, district_officer
+):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from accounts.two_factor import BACKUP_CODE_COUNT, reset_two_factor
+
+    authenticator(district_officer)
+    issued = reset_two_factor(user=district_officer, issued_by=None)
+    page.add_init_script(RECORD_VIOLATIONS)
+    fill_login_form(page, live_server, district_officer.username, "correct-horse-battery-staple")
+    expect(page.locator("#two-factor-enrolment")).to_be_visible()
+    expect(page.locator("#totp-secret")).to_have_count(0)
+    form = page.locator("main form")
+    form.locator("input[name=enrolment_code]").fill(issued.code)
+    form.get_by_role("button", name="Continue").click()
+    expect(page.locator("#totp-secret")).to_be_visible()
+
+    device = TOTPDevice.objects.get(user=district_officer, confirmed=False)
+    form = page.locator("main form")
+    form.locator("input[name=token]").fill(totp_code(device))
+    form.get_by_role("button", name="Turn on two-factor authentication").click()
+    expect(page.locator("#backup-codes li")).to_have_count(BACKUP_CODE_COUNT)
+    assert page.evaluate("window.__cspViolations") == []
+    page.locator("#backup-codes a.button").click()  # on to the page first asked for
+    expect(page).to_have_url(f"{live_server.url}/")
+    expect(page.locator(".site-nav form button")).to_contain_text(district_officer.username)
+    assert page.evaluate("window.__cspViolations") == []

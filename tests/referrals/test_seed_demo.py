@@ -13,7 +13,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def seeded(settings):
-    call_command("seed_demo", "--allow-production", verbosity=0)
+    """The demo as ``scripts/demo.sh`` seeds it: debug mode, the published credentials."""
+    settings.DEBUG = True
+    call_command("seed_demo", verbosity=0)
 
 
 def unit_count_by_type_and_district():
@@ -100,7 +102,7 @@ def directory_row_counts():
 def test_running_twice_changes_nothing(seeded):
     before = directory_row_counts()
     snapshot = list(ServiceUnit.objects.order_by("code").values("code", "name_zh", "capacity"))
-    call_command("seed_demo", "--allow-production", verbosity=0)
+    call_command("seed_demo", verbosity=0)
     after = directory_row_counts()
     assert after == before
     assert list(ServiceUnit.objects.order_by("code").values("code", "name_zh", "capacity")) == (
@@ -138,9 +140,60 @@ def test_the_demo_api_clients_get_tokens_with_the_printed_secret(seeded, client)
         )
         assert token.status_code == 200, token.content
         assert sorted(token.json()["scope"].split()) == sorted(demo.scopes)
-    call_command("seed_demo", "--allow-production", "--referrals", "0", verbosity=0)  # again
+    call_command("seed_demo", "--referrals", "0", verbosity=0)  # again
     from accounts.models import PartnerClient
 
     assert PartnerClient.objects.count() == len(DEMO_CLIENTS)  # refreshed, not duplicated
     filing = PartnerClient.objects.get(application__client_id="demo-care-team-app")
     assert filing.intake_team.code == "care-team-f01"
+
+
+# --- With DEBUG off (issue 14 item 11): random credentials, printed once -------------------
+
+
+def token_status(client, client_id: str, secret: str) -> int:
+    import base64
+
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    response = client.post(
+        "/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=f"Basic {basic}"
+    )
+    return response.status_code
+
+
+def test_production_seeding_never_stores_the_published_credentials(settings, capsys, client):
+    import base64
+
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from accounts.demo import DEMO_CLIENT_SECRET, DEMO_CLIENTS, DEMO_TOTP_SECRET
+
+    settings.DEBUG = False
+    call_command("seed_demo", "--allow-production")
+    out = capsys.readouterr().out
+    assert DEMO_PASSWORD not in out and DEMO_TOTP_SECRET not in out
+    assert DEMO_CLIENT_SECRET not in out
+    published_key = base64.b32decode(DEMO_TOTP_SECRET).hex()
+    passwords = set()
+    for demo in DEMO_USERS:
+        user = User.objects.get(username=demo.username)
+        assert not user.check_password(DEMO_PASSWORD), demo.username
+        printed = out.split(f"  {demo.username} ", 1)[1].split()
+        assert user.check_password(printed[0]), demo.username
+        passwords.add(printed[0])
+        for device in TOTPDevice.objects.filter(user=user):
+            assert device.key != published_key, demo.username
+            assert base64.b32encode(device.bin_key).decode() == printed[1], demo.username
+    assert len(passwords) == len(DEMO_USERS)  # one each, not one for all
+    assert TOTPDevice.objects.filter(user__username="officer.ssp", confirmed=True).exists()
+    for demo in DEMO_CLIENTS:
+        secret = out.split(f"  {demo.client_id} ", 1)[1].split()[0]
+        assert token_status(client, demo.client_id, secret) == 200, demo.client_id
+        assert token_status(client, demo.client_id, DEMO_CLIENT_SECRET) == 401, demo.client_id
+
+
+def test_production_seeding_takes_no_chosen_password(settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="--password works only with DEBUG on"):
+        call_command("seed_demo", "--allow-production", "--password", DEMO_PASSWORD)
+    assert not User.objects.filter(username="admin").exists()

@@ -21,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--allow-production",
             action="store_true",
-            help="Run even though DEBUG is off (prints codes for the published demo key!).",
+            help="Run even though DEBUG is off (prints current codes for the demo accounts).",
         )
 
     def handle(self, *args, usernames: list[str], allow_production: bool, **options):
