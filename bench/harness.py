@@ -247,8 +247,21 @@ def new_label() -> str:
     return f"bench-{uuid.uuid4().hex[:12]}"
 
 
+def use_bench_client_secret() -> None:
+    """Give the demo partner client the bench's secret. ``seed_demo`` with DEBUG off (the
+    bench's settings) gives every client a random secret, printed once (issue 14 item 11);
+    the bench, on its own database, sets a known one instead of reading the print-out."""
+    from oauth2_provider.models import Application
+
+    client_id, secret = DEMO_PASSWORD_CLIENT
+    application = Application.objects.get(client_id=client_id)
+    application.client_secret = secret  # hashed on save, as any secret is
+    application.save(update_fields=["client_secret"])
+
+
 def partner_token(base: str, scope: str = "referrals:read") -> str:
     client_id, secret = DEMO_PASSWORD_CLIENT
+    use_bench_client_secret()
     response = requests.post(
         f"{base}/o/token/",
         data={"grant_type": "client_credentials", "scope": scope},

@@ -23,8 +23,10 @@ urlpatterns = [
     path("inbox/", include((web.inbox_patterns, "inbox"))),
     path("privacy/", include((web.privacy_patterns, "privacy"))),
     path("admin/", admin.site.urls),
-    # OAuth2 for partner systems: client credentials only, so only the token endpoints.
-    path("o/token/", oauth2_views.TokenView.as_view(), name="oauth2_token"),
+    # OAuth2 for partner systems: client credentials only, so only the token endpoints. The
+    # token endpoint (o/token/, accounts.oauth_views) refuses a client id or an address after
+    # repeated failures, before checking any secret.
+    path("o/", include("accounts.oauth_views")),
     path("o/revoke_token/", oauth2_views.RevokeTokenView.as_view(), name="oauth2_revoke"),
     path("api/v1/", include("referrals.api.urls")),
     path("api/v1/", include("services.api.urls")),
