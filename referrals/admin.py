@@ -2,7 +2,7 @@
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import SuspiciousOperation
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -26,18 +26,27 @@ from referrals.models import (
 from referrals.selectors import referrals_visible_to
 
 
-def refuse_nul_in_query(request) -> None:
-    """A NUL in a changelist's filter (``?status__exact=%00``) would reach PostgreSQL, which
-    refuses NUL in text: a 500. As a 400 (the translated bad-request page) instead; issue 14
-    item 4."""
-    if any("\x00" in key or "\x00" in value for key, value in request.GET.items()):
-        raise SuspiciousOperation("NUL in the query string")
+class BoundedDateHierarchyMixin:
+    """A date hierarchy's year beyond any date (``?at__year=99999999999999999999``) made
+    Django's changelist raise OverflowError, a 500 (it catches only ValueError): it is the
+    changelist's "invalid filter" answer instead, as any other bad lookup; issue 14 item 4."""
+
+    def get_changelist(self, request, **kwargs):
+        base = super().get_changelist(request, **kwargs)
+
+        class BoundedChangeList(base):
+            def get_filters(self, request):
+                try:
+                    return super().get_filters(request)
+                except OverflowError as error:
+                    raise IncorrectLookupParameters(error) from error
+
+        return BoundedChangeList
 
 
 class ReadOnlyAdminMixin:
-    def changelist_view(self, request, extra_context=None):
-        refuse_nul_in_query(request)
-        return super().changelist_view(request, extra_context)
+    # A NUL in a changelist's filter is refused for every admin (and every page) by
+    # ``welfare_portal.middleware.RefuseNulInQueryMiddleware``.
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -57,7 +66,7 @@ class ReferralEventInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Referral)
-class ReferralAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ReferralAdmin(BoundedDateHierarchyMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "reference",
         "status",
@@ -87,11 +96,21 @@ class ReferralAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(AccessLog)
-class AccessLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["at", "user", "referral", "channel", "detail"]
-    list_filter = ["channel", "at"]
-    search_fields = ["user__username", "referral__reference"]
-    list_select_related = ["user", "referral"]
+class AccessLogAdmin(BoundedDateHierarchyMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Who read whose data: a person (``user``) or a partner system (``client``, searchable
+    by its OAuth2 client id or its organisation)."""
+
+    list_display = ["at", "user", "client", "referral", "channel", "detail"]
+    list_filter = ["channel", "at", "client"]
+    search_fields = [
+        "user__username",
+        "referral__reference",
+        "client__application__client_id",
+        "client__organisation__code",
+        "client__organisation__name_en",
+        "client__organisation__name_zh",
+    ]
+    list_select_related = ["user", "referral", "client__organisation", "client__application"]
     date_hierarchy = "at"
 
 

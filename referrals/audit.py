@@ -5,23 +5,34 @@ Every face that shows personal data (page, API, export, admin) records it here.
 
 from collections.abc import Iterable
 
-from accounts.models import User
+from accounts.models import PartnerClient, User
 from referrals.models import AccessLog, Referral
 
 
 def log_personal_data_access(
-    *, user: User, referral: Referral, channel: str, detail: str = ""
+    *,
+    user: User | None,
+    referral: Referral,
+    channel: str,
+    detail: str = "",
+    client: PartnerClient | None = None,
 ) -> AccessLog:
+    """``client``: the partner system that read it (API, no user), searchable in the admin."""
     return AccessLog.objects.create(
-        user=user, referral=referral, channel=channel, detail=detail[:200]
+        user=user, client=client, referral=referral, channel=channel, detail=detail[:200]
     )
 
 
 def log_personal_data_access_many(
-    *, user: User, referrals: Iterable[Referral], channel: str, detail: str = ""
+    *,
+    user: User | None,
+    referrals: Iterable[Referral],
+    channel: str,
+    detail: str = "",
+    client: PartnerClient | None = None,
 ) -> None:
     """One row per referral shown (a list page, an API page), in one INSERT."""
     AccessLog.objects.bulk_create(
-        AccessLog(user=user, referral=referral, channel=channel, detail=detail[:200])
+        AccessLog(user=user, client=client, referral=referral, channel=channel, detail=detail[:200])
         for referral in referrals
     )

@@ -45,3 +45,39 @@ def test_a_server_error_under_the_api_is_json():
     response = errors.server_error(RequestFactory().get("/api/v1/referrals/"))
     assert response.status_code == 500
     assert json.loads(response.content)["error"] == "server_error"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "path", ["/api/v1/no-such-thing/", "/api/v1/referrals/X/nothing", "/api/x"]
+)
+def test_an_unknown_api_path_answers_in_the_callers_language(client, path):
+    """issue 14 item 13: under /api/ a 404 is the API's JSON error, translated."""
+    response = client.get(path, HTTP_ACCEPT_LANGUAGE="zh-Hant")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {
+        "error": "not_found",
+        "message": "找不到，或不屬於你的機構。",
+        "fields": {},
+    }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("token", [None, "not-a-token"])
+def test_the_apis_401_is_in_the_callers_language(client, token):
+    """issue 14 item 13: DRF's zh_Hant catalogue lacks "Authentication credentials were not
+    provided.", so the 401 was English; the API's exception handler says it in its own
+    (translated) words."""
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+    english = client.get("/api/v1/referrals/", **headers)
+    assert english.status_code == 401
+    assert english.json()["message"] == (
+        "Send a valid access token (Authorization: Bearer …), or sign in."
+    )
+    response = client.get("/api/v1/referrals/", HTTP_ACCEPT_LANGUAGE="zh-Hant", **headers)
+    assert response.status_code == 401
+    assert response.json()["error"] == "not_authenticated"
+    assert response.has_header("WWW-Authenticate")
+    message = response.json()["message"]
+    assert any("\u4e00" <= char <= "\u9fff" for char in message), message

@@ -75,3 +75,86 @@ def test_the_lockout_and_two_factor_pages_have_the_headers_too(client, district_
     html = response.content.decode()
     assert not INLINE_SCRIPT.search(html)
     assert not STYLE_ATTRIBUTE_OR_ELEMENT.search(html)  # the QR code's SVG included
+
+
+# --- Cache-Control: no-store on what a signed-in person or a partner reads (issue 14 item 6)
+
+
+def assert_not_stored(response) -> None:
+    assert response["Cache-Control"] == "no-store", response.get("Cache-Control")
+    assert response["Pragma"] == "no-cache"
+
+
+@pytest.fixture
+def identified_referral(referrer, caring_team, ifsc_unit):
+    from referrals import identity
+    from tests import factories
+
+    return factories.ReferralFactory(
+        referrer=referrer,
+        referring_team=caring_team,
+        assigned_unit=ifsc_unit,
+        status="assigned",
+        id_type="hkid",
+        id_number_encrypted=identity.encrypt("G123456A"),
+        id_number_hash=identity.keyed_hash("hkid", "G123456A"),
+        id_number_masked="G12****(*)",
+    )
+
+
+def test_the_referral_page_with_the_full_identity_number_is_not_stored(
+    client, identified_referral, unit_worker
+):
+    client.force_login(unit_worker)
+    response = client.get(reverse("referrals:detail", args=[identified_referral.public_id]))
+    assert response.status_code == 200
+    assert "G123456A" in response.content.decode()
+    assert_not_stored(response)
+
+
+@pytest.mark.parametrize(
+    ("persona", "url"),
+    [
+        ("district_officer", "/queue/"),
+        ("unit_worker", "/inbox/"),
+        ("referrer", "/referrals/"),
+        ("referrer", "/notifications/"),
+        ("district_officer", "/dashboard/"),
+    ],
+)
+def test_queue_inbox_and_lists_are_not_stored(client, request, persona, url):
+    client.force_login(request.getfixturevalue(persona))
+    response = client.get(url)
+    assert response.status_code == 200
+    assert_not_stored(response)
+
+
+def test_the_api_detail_is_not_stored(client, identified_referral):
+    from tests.referrals.partners import bearer, partner_client, token_for
+
+    application = partner_client(identified_referral.assigned_unit.organisation)
+    auth = bearer(token_for(client, application))
+    response = client.get(
+        reverse("api:referral-detail", args=[identified_referral.reference]), **auth
+    )
+    assert response.status_code == 200
+    assert_not_stored(response)
+    # A request that sent a token is not stored even when it fails before any view.
+    assert_not_stored(client.get("/api/v1/no-such-thing/", **auth))
+
+
+def test_a_view_that_sets_its_own_cache_control_keeps_it(client, referrer):
+    client.force_login(referrer)
+    response = client.get("/login/")  # never_cache: Django's own, stricter header
+    assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]
+
+
+def test_anonymous_public_pages_and_static_files_stay_cacheable(client, referrer):
+    from django.templatetags.static import static
+
+    assert not client.get("/privacy/").has_header("Cache-Control")
+    client.force_login(referrer)
+    stylesheet = client.get(static("css/portal.css"))
+    assert stylesheet.status_code == 200
+    assert "max-age" in stylesheet["Cache-Control"]
+    assert "no-store" not in stylesheet["Cache-Control"]

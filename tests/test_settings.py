@@ -18,6 +18,7 @@ SETTINGS_FROM_ENV = {
     "DJANGO_ALLOW_ASYNC_UNSAFE",
     "IDENTITY_ENCRYPTION_KEYS",
     "IDENTITY_HASH_KEY",
+    "TRUST_X_FORWARDED_PROTO",
 }
 IDENTITY_KEYS = {
     "IDENTITY_ENCRYPTION_KEYS": "ayQgr1SWnJmAcMCHN96-QszxKGf0r2H2mmDaAtXFmQE=",
@@ -102,6 +103,19 @@ def test_check_deploy_is_clean_with_production_like_environment():
         **IDENTITY_KEYS,
         DATABASE_URL="postgres://postgres@127.0.0.1:5432/welfare_portal",
         REDIS_URL="redis://127.0.0.1:6379/0",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_check_deploy_is_clean_behind_a_trusted_proxy_too():
+    result = run(
+        ["manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        DEBUG="false",
+        SECRET_KEY=STRONG_KEY,
+        ALLOWED_HOSTS="portal.example.org",
+        **IDENTITY_KEYS,
+        TRUST_X_FORWARDED_PROTO="true",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout

@@ -34,6 +34,7 @@ from referrals.models import (
 )
 from referrals.selectors import referrals_visible_to, referrals_visible_to_partner
 from referrals.services import ACTION_SERVICES, referral_accept, referral_decline
+from welfare_portal.api.etags import IF_MATCH_PATTERN, etag, none_match, version_from_tag
 from welfare_portal.api.permissions import PartnerScope, partner_of
 from welfare_portal.api.serializers import ErrorOut
 
@@ -72,12 +73,10 @@ class ReferralList(generics.ListAPIView):
             user=self.request.user,
             referrals=page or [],
             channel=AccessLog.Channel.API,
-            detail=self._caller(),
+            detail=caller(self.request),
+            client=partner_of(self.request),
         )
         return page
-
-    def _caller(self) -> str:
-        return caller(self.request)
 
     @extend_schema(
         request=ReferralIn,
@@ -100,7 +99,7 @@ class ReferralList(generics.ListAPIView):
         intake = file_referral(partner=partner, key=idempotency_key(request), body=request.data)
         referral = self.get_queryset().get(pk=intake.referral.pk)
         location = reverse("api:referral-detail", args=[referral.reference], request=request)
-        headers = {"Location": location, "ETag": f'"{referral.version}"'}
+        headers = {"Location": location, "ETag": etag(referral.version)}
         if not intake.created:
             headers["Idempotent-Replayed"] = "true"
         return Response(ReferralSummaryOut(referral).data, status=201, headers=headers)
@@ -133,15 +132,29 @@ class ReferralDetail(generics.RetrieveAPIView):
             )
         )
 
-    @extend_schema(responses=ReferralDetailOut)
+    @extend_schema(
+        responses={200: ReferralDetailOut, 304: None},
+        parameters=[
+            OpenApiParameter(
+                "If-None-Match",
+                location=OpenApiParameter.HEADER,
+                description="The ETag of the copy you hold: 304 (no body) if it is current.",
+            )
+        ],
+    )
     def get(self, request, *args, **kwargs):
         referral = self.get_object()
+        headers = {"ETag": etag(referral.version)}
+        if not none_match(request.headers.get("If-None-Match", ""), referral.version):
+            # The caller's copy is current: nothing is shown, so nothing is logged.
+            return Response(status=304, headers=headers)
         show_identity = shows_identity(request) and bool(referral.id_number_encrypted)
         log_personal_data_access(
             user=request.user,
             referral=referral,
             channel=AccessLog.Channel.API,
             detail=caller(request) + (", identity number in full" if show_identity else ""),
+            client=partner_of(request),
         )
         context = {
             **self.get_serializer_context(),
@@ -149,7 +162,7 @@ class ReferralDetail(generics.RetrieveAPIView):
             **timeline_reader(request, referral),
         }
         serializer = self.get_serializer(referral, context=context)
-        return Response(serializer.data)
+        return Response(serializer.data, headers=headers)
 
 
 def timeline_reader(request, referral: Referral) -> dict:
@@ -193,16 +206,17 @@ class ReferralAction(generics.GenericAPIView):
         )
 
     def expected_version(self, request, sent: int | None) -> int:
-        raw = request.headers.get("If-Match", "").strip().removeprefix("W/").strip('"')
-        if not raw:
+        header = request.headers.get("If-Match", "")
+        if not header.strip():
             if sent is None:
                 raise exceptions.ValidationError(
                     {"version": [_("Send the version you saw, in If-Match or as “version”.")]}
                 )
             return sent
-        if not raw.isdigit() or len(raw) > 10:
+        version = version_from_tag(header)
+        if version is None:
             raise exceptions.ValidationError({"If-Match": [_("Not a version number.")]})
-        return int(raw)
+        return version
 
     def act(self, referral, data, version):
         raise NotImplementedError
@@ -222,7 +236,7 @@ class ReferralAction(generics.GenericAPIView):
             OpenApiParameter(
                 "If-Match",
                 location=OpenApiParameter.HEADER,
-                pattern=r"^(W/)?\"?[0-9]{1,10}\"?$",
+                pattern=IF_MATCH_PATTERN,
                 description="The version you saw (the ETag), or send it as “version”.",
             )
         ]
@@ -237,7 +251,7 @@ class ReferralAction(generics.GenericAPIView):
         # missing reason 400) is answered by the exception handler from its class.
         updated = self.act(referral, data, version)
         updated = self.get_queryset().get(pk=updated.pk)
-        return Response(ReferralSummaryOut(updated).data, headers={"ETag": f'"{updated.version}"'})
+        return Response(ReferralSummaryOut(updated).data, headers={"ETag": etag(updated.version)})
 
 
 class AcceptReferral(ReferralAction):

@@ -23,6 +23,16 @@ class AccessLog(models.Model):
         related_name="+",
         verbose_name=_("user"),
     )
+    # A partner system's read (API, client credentials: no user): which client it was. Kept
+    # like ``user``: a client that read personal data cannot be deleted from under its log.
+    client = models.ForeignKey(
+        "accounts.PartnerClient",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("partner API client"),
+    )
     referral = models.ForeignKey(
         Referral, on_delete=models.CASCADE, related_name="access_logs", verbose_name=_("referral")
     )

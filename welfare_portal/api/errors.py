@@ -41,12 +41,34 @@ def exception_handler(exc, context):
         message = _("Some fields are not valid.")
     elif isinstance(exc, exceptions.APIException):
         message = str(exc.detail) if not isinstance(exc.detail, list | dict) else str(exc)
+        message = _own_message(exc, message)
     body = {
         "error": getattr(exc, "error_code", None) or CODES.get(response.status_code, "error"),
         "message": message,
         "fields": fields,
     }
     return Response(body, status=response.status_code, headers=_auth_headers(response))
+
+
+# DRF's own messages for these are not in its zh_Hant catalogue, so a Chinese caller read
+# them in English (issue 14 item 13): the API says them in its own, translated words.
+OWN_MESSAGES = {
+    exceptions.NotAuthenticated: lambda: _(
+        "Send a valid access token (Authorization: Bearer …), or sign in."
+    ),
+    exceptions.AuthenticationFailed: lambda: _("The credentials sent are not valid."),
+    exceptions.NotAcceptable: lambda: _("This API answers in JSON: accept application/json."),
+    exceptions.ParseError: lambda: _("The request body could not be read."),
+}
+
+
+def _own_message(exc: exceptions.APIException, message: str) -> str:
+    """The API's message for an exception raised with DRF's default text; a message of
+    its own (``AuthenticationFailed("...")``) is kept."""
+    own = OWN_MESSAGES.get(type(exc))
+    if own is None or message != str(type(exc).default_detail):
+        return message
+    return own()
 
 
 class Refused(exceptions.APIException):
