@@ -23,7 +23,12 @@ from referrals.errors import (
 from referrals.lifecycle import ESCALATABLE, OFFICE_ACTORS, TRANSITIONS, actor_roles
 from referrals.models import Referral, ReferralEvent, RiskLevel, RoutingRule, Status
 from referrals.notifications import notify_office
-from referrals.selectors import routing_decision_for, routing_inputs, units_assignable_to
+from referrals.selectors import (
+    overdue_q,
+    routing_decision_for,
+    routing_inputs,
+    units_assignable_to,
+)
 from referrals.services import apply_decision, check, escalate, lock, record_change
 from services.models import ServiceUnit
 
@@ -162,11 +167,10 @@ def referral_mark_overdue(*, referral_id: int, now: datetime | None = None) -> R
     now = now or timezone.now()
     with transaction.atomic():
         referral = lock(referral_id)
+        # Asked of the row in the database: the one definition of overdue (``overdue_q``).
         if (
-            referral.status != Status.ASSIGNED
-            or referral.due_at is None
-            or referral.due_at > now
-            or referral.overdue_at is not None
+            referral.overdue_at is not None
+            or not Referral.objects.filter(overdue_q(now), pk=referral.pk).exists()
         ):
             return referral
         rule = referral.routing_rule

@@ -12,7 +12,8 @@ scope. Periods are in Hong Kong time; ``now`` is an argument so that tests can p
 - open: status in ``OPEN_STATUSES`` (submitted, awaiting triage, assigned, accepted, declined
   and waiting to be re-routed, in progress, on hold);
 - awaiting triage: status ``triage``;
-- overdue: status ``assigned`` and marked overdue (``overdue_at`` set);
+- overdue: status ``assigned`` and past its acknowledge-by time at ``now``
+  (``selectors.overdue_q``, as the queue and the inbox: not the sweep's mark);
 - escalated: open and escalated to the district office (``escalated_at`` set);
 - the 90-day cohort: referrals submitted in the last 90 days;
 - decisions: status changes (timeline events of kind "status") to ``accepted`` or
@@ -54,6 +55,7 @@ from accounts.models import User
 from accounts.selectors import districts_covered_by
 from districts.models import District
 from referrals.models import OPEN_STATUSES, Referral, ReferralEvent, Status
+from referrals.selectors import overdue_q
 from services.models import NeedCategory, UnitType
 
 HONG_KONG = ZoneInfo("Asia/Hong_Kong")
@@ -231,7 +233,7 @@ def _caseload(district_ids, *, week_start, month_start, now) -> QuerySet:
             received_month=none,
             open=number(),
             triage=number(Q(status=Status.TRIAGE)),
-            overdue=number(Q(status=Status.ASSIGNED, overdue_at__isnull=False)),
+            overdue=number(overdue_q(now)),
             escalated=number(Q(escalated_at__isnull=False)),
         )
         .order_by()

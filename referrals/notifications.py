@@ -30,6 +30,7 @@ from referrals.models import (
     Status,
     WebhookEndpoint,
 )
+from referrals.selectors import overdue_q
 
 
 def unit_staff(unit_id: int, roles=Membership.STAFF_ROLES):
@@ -162,7 +163,7 @@ def office_digest_counts(office: WelfareOffice, *, now: datetime) -> dict[str, i
     )
     return open_in_office.aggregate(
         triage=Count("pk", filter=Q(status=Status.TRIAGE)),
-        overdue=Count("pk", filter=Q(status=Status.ASSIGNED, overdue_at__isnull=False)),
+        overdue=Count("pk", filter=overdue_q(now)),
         escalated=Count("pk", filter=Q(escalated_at__isnull=False)),
         received=Count("pk", filter=Q(submitted_at__gte=now - timedelta(days=1))),
     )

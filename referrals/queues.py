@@ -6,10 +6,11 @@ asks for one row more than it shows to know whether there is a next page.
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import django_filters
 from django import forms
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import BooleanField, ExpressionWrapper, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -17,7 +18,12 @@ from accounts.models import User
 from accounts.selectors import user_scope
 from districts.models import District, SubDistrict
 from referrals.models import OPEN_STATUSES, Referral, ReferralEvent, RiskLevel, Status
-from referrals.selectors import NOT_ROUTABLE_TYPES, units_taking_referrals
+from referrals.selectors import (
+    NOT_ROUTABLE_TYPES,
+    overdue_q,
+    routing_past_due_q,
+    units_taking_referrals,
+)
 from services.models import NeedCategory, ServiceUnit, UnitType
 from welfare_portal.widgets import FastSelect
 
@@ -26,33 +32,33 @@ PAGE_SIZE = 25
 CLOSED = (Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.ENTERED_IN_ERROR)
 
 
-def _overdue() -> Q:
-    return Q(status=Status.ASSIGNED, overdue_at__isnull=False)
-
-
-def _needs_action() -> Q:
-    """What a district officer should look at now: waiting for triage, overdue, escalated
-    and still open, or urgent and still open."""
+def _needs_action(now: datetime) -> Q:
+    """What a district officer should look at now: waiting for triage, overdue, not routed
+    long after submission (its routing job was lost), escalated and still open, or urgent
+    and still open."""
     return (
         Q(status=Status.TRIAGE)
-        | _overdue()
+        | overdue_q(now)
+        | routing_past_due_q(now)
         | Q(status__in=OPEN_STATUSES)
         & (Q(escalated_at__isnull=False) | Q(risk_level=RiskLevel.URGENT))
     )
 
 
+# Each view's filter is a function of the moment the page is drawn: "overdue" is read from
+# the due time (``selectors.overdue_q``), never from the sweep's mark.
 QUEUE_VIEWS = {
     "action": (_("Needs action now"), _needs_action),
-    "triage": (_("Awaiting triage"), lambda: Q(status=Status.TRIAGE)),
-    "waiting": (_("Assigned, not yet accepted"), lambda: Q(status=Status.ASSIGNED)),
-    "overdue": (_("Overdue"), _overdue),
+    "triage": (_("Awaiting triage"), lambda now: Q(status=Status.TRIAGE)),
+    "waiting": (_("Assigned, not yet accepted"), lambda now: Q(status=Status.ASSIGNED)),
+    "overdue": (_("Overdue"), overdue_q),
     "escalated": (
         _("Escalated"),
-        lambda: Q(status__in=OPEN_STATUSES, escalated_at__isnull=False),
+        lambda now: Q(status__in=OPEN_STATUSES, escalated_at__isnull=False),
     ),
-    "open": (_("Open"), lambda: Q(status__in=OPEN_STATUSES)),
-    "closed": (_("Closed"), lambda: Q(status__in=CLOSED)),
-    "all": (_("All"), Q),
+    "open": (_("Open"), lambda now: Q(status__in=OPEN_STATUSES)),
+    "closed": (_("Closed"), lambda now: Q(status__in=CLOSED)),
+    "all": (_("All"), lambda now: Q()),
 }
 
 SORTS = {
@@ -162,7 +168,8 @@ class QueueFilter(django_filters.FilterSet):
         model = Referral
         fields: list[str] = []
 
-    def __init__(self, data=None, *args, scope: OfficeScope, **kwargs):
+    def __init__(self, data=None, *args, scope: OfficeScope, now: datetime | None = None, **kwargs):
+        self.now = now or timezone.now()
         data = data.copy() if data is not None else {}
         data.setdefault("view", "action")
         data.setdefault("sort", "urgency")
@@ -196,7 +203,7 @@ class QueueFilter(django_filters.FilterSet):
             )
 
     def filter_view(self, queryset, name, value):
-        return queryset.filter(QUEUE_VIEWS[value][1]())
+        return queryset.filter(QUEUE_VIEWS[value][1](self.now))
 
     def sort_by(self, queryset, name, value):
         return queryset.order_by(*SORTS[value][1], "pk")
@@ -241,11 +248,11 @@ def unit_for_reassignment(scope: OfficeScope, unit_id: int) -> ServiceUnit | Non
 
 
 INBOX_TABS = {
-    "new": (_("New"), Q(status=Status.ASSIGNED)),
-    "open": (_("Open"), Q(status__in=[Status.ACCEPTED, Status.IN_PROGRESS])),
-    "on_hold": (_("On hold"), Q(status=Status.ON_HOLD)),
-    "overdue": (_("Overdue"), Q(status=Status.ASSIGNED, overdue_at__isnull=False)),
-    "closed": (_("Closed"), Q(status__in=[*CLOSED, Status.REJECTED])),
+    "new": (_("New"), lambda now: Q(status=Status.ASSIGNED)),
+    "open": (_("Open"), lambda now: Q(status__in=[Status.ACCEPTED, Status.IN_PROGRESS])),
+    "on_hold": (_("On hold"), lambda now: Q(status=Status.ON_HOLD)),
+    "overdue": (_("Overdue"), overdue_q),
+    "closed": (_("Closed"), lambda now: Q(status__in=[*CLOSED, Status.REJECTED])),
 }
 INBOX_ORDER = {
     "new": [F("urgency").desc(), F("due_at").asc(nulls_last=True)],
@@ -256,9 +263,10 @@ INBOX_ORDER = {
 }
 
 
-def inbox(*, unit_ids: list[int], tab: str) -> QuerySet[Referral]:
+def inbox(*, unit_ids: list[int], tab: str, now: datetime | None = None) -> QuerySet[Referral]:
     """A unit's referrals for one tab. Closed includes the ones it declined (they went on
     to another unit; the unit keeps seeing its own decision)."""
+    now = now or timezone.now()
     rows = Referral.objects.filter(assigned_unit_id__in=unit_ids)
     if tab == "closed":
         declined = Referral.objects.filter(
@@ -268,7 +276,7 @@ def inbox(*, unit_ids: list[int], tab: str) -> QuerySet[Referral]:
             Q(assigned_unit_id__in=unit_ids, status__in=CLOSED) | Q(pk__in=declined)
         )
     else:
-        rows = rows.filter(INBOX_TABS[tab][1])
+        rows = rows.filter(INBOX_TABS[tab][1](now))
     return rows.order_by(*INBOX_ORDER[tab], "pk")
 
 
@@ -333,8 +341,16 @@ def page_of(
     )
 
 
-def is_overdue_now(referral: Referral) -> bool:
-    """Past its acknowledge-by time, whether or not the sweep has marked it yet."""
-    return referral.status == Status.ASSIGNED and bool(
-        referral.overdue_at or (referral.due_at and referral.due_at <= timezone.now())
-    )
+def row_flags(now: datetime) -> dict:
+    """Annotations for a page's rows, computed by the database with the same filters as the
+    views (issue 14 items 15 and 19), so a row's badge and the view it is listed under always
+    agree: ``is_overdue`` (``overdue_q``) and ``is_unrouted`` (``routing_past_due_q``)."""
+    return {
+        "is_overdue": ExpressionWrapper(overdue_q(now), output_field=BooleanField()),
+        "is_unrouted": ExpressionWrapper(routing_past_due_q(now), output_field=BooleanField()),
+    }
+
+
+def minutes_waiting(referral: Referral, now: datetime) -> int:
+    """Whole minutes since the referral was submitted."""
+    return max(int((now - referral.submitted_at).total_seconds() // 60), 0)

@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -23,42 +24,59 @@ from referrals.queues import (
     declined_by,
     inbox,
     inbox_units,
-    is_overdue_now,
+    minutes_waiting,
     office_scope,
     page_of,
+    row_flags,
     unit_for_reassignment,
     units_for_reassignment,
 )
 from referrals.services import referral_cancel
 from referrals.web.errors import NOT_FOUND_LINE, refusal_line
+from referrals.web.search import allows_search, links_query, search_posted, searched_query
 
 ROW_RELATIONS = ("district", "sub_district", "assigned_unit", "referring_team")
 
 
-def _query_without_page(request) -> str:
-    query = request.GET.copy()
-    query.pop("page", None)
-    return query.urlencode()
+def _queue_row(referral: Referral, now) -> dict:
+    return {
+        "referral": referral,
+        "overdue": referral.is_overdue,
+        # Not routed long after submission (issue 14 item 19): how long it has waited.
+        "waiting_minutes": minutes_waiting(referral, now) if referral.is_unrouted else None,
+    }
 
 
 @login_required
-@require_GET
+@allows_search
 def queue(request):
+    """The queue; a POST is its search box (``referrals.web.search``: no name in a URL)."""
     scope = office_scope(request.user)
     if scope.empty:
         raise Http404
-    queue_filter = QueueFilter(request.GET, queryset=scope.referrals(), scope=scope)
+    if request.method == "POST":
+        return search_posted(request, reverse("queue:index"))
+    data, search = searched_query(request)
+    now = timezone.now()
+    queue_filter = QueueFilter(data, queryset=scope.referrals(), scope=scope, now=now)
     rows = queue_filter.qs if queue_filter.is_valid() else Referral.objects.none()
-    page = page_of(rows, request.GET.get("page"), relations=ROW_RELATIONS)
+    page = page_of(
+        rows, request.GET.get("page"), relations=ROW_RELATIONS, annotations=row_flags(now)
+    )
     log_personal_data_access_many(
         user=request.user, referrals=page.rows, channel=AccessLog.Channel.PAGE, detail="queue"
     )
+    query = links_query(data)
+    page_query = "&".join(
+        part for part in (query, f"page={page.number}" if "page" in data else "") if part
+    )
     context = {
         "filter": queue_filter,
+        "search": search,
         "page": page,
-        "rows": [{"referral": r, "overdue": is_overdue_now(r)} for r in page.rows],
-        "query": _query_without_page(request),
-        "here": f"{reverse('queue:index')}?{request.GET.urlencode()}",
+        "rows": [_queue_row(r, now) for r in page.rows],
+        "query": query,
+        "here": f"{reverse('queue:index')}?{page_query}",
         "row_routable": TRANSITIONS["assign"].sources,
         "bulk_units": units_for_reassignment(
             scope,
@@ -135,11 +153,15 @@ def unit_inbox(request):
     tab = request.GET.get("tab", "new")
     if tab not in INBOX_TABS:
         tab = "new"
+    now = timezone.now()
+    annotations = row_flags(now)
+    if tab == "closed":
+        annotations.update(declined_by(unit_ids))
     page = page_of(
-        inbox(unit_ids=unit_ids, tab=tab),
+        inbox(unit_ids=unit_ids, tab=tab, now=now),
         request.GET.get("page"),
         relations=ROW_RELATIONS,
-        annotations=declined_by(unit_ids) if tab == "closed" else None,
+        annotations=annotations,
     )
     log_personal_data_access_many(
         user=request.user, referrals=page.rows, channel=AccessLog.Channel.PAGE, detail="inbox"
@@ -151,7 +173,7 @@ def unit_inbox(request):
         "rows": [
             {
                 "referral": referral,
-                "overdue": is_overdue_now(referral),
+                "overdue": referral.is_overdue,
                 # Declined and gone on to another unit: shown as the unit's own decision,
                 # without a link to a page it may no longer see (issue 14 item 16).
                 "declined": getattr(referral, "declined_at", None) is not None

@@ -127,3 +127,52 @@ def test_the_officer_routes_a_row_from_its_own_panel_without_leaving_the_queue(
     expect(page.locator(f"#queue-rows li[data-reference='{waiting.reference}']")).to_have_count(0)
     waiting.refresh_from_db()
     assert (waiting.status, waiting.assigned_unit) == (Status.ASSIGNED, other_unit)
+
+
+def test_the_officer_searches_a_name_that_never_reaches_a_url(
+    page, live_server, district_officer, referrer, caring_team, ssp_area
+):
+    """issue 14 item 9: the search box POSTs; the address bar, htmx's pushed URLs and every
+    request the browser makes carry ``search=<id>``, never the name, and filters keep it."""
+    from urllib.parse import unquote_plus
+
+    wanted = factories.ReferralFactory(
+        referrer=referrer,
+        referring_team=caring_team,
+        sub_district=ssp_area,
+        status=Status.TRIAGE,
+        subject_name_zh="李美華",
+        subject_name_en="Lee Mei Wah",
+        reference="SSP-2026-000401",
+    )
+    factories.ReferralFactory(
+        referrer=referrer,
+        referring_team=caring_team,
+        sub_district=ssp_area,
+        status=Status.TRIAGE,
+        reference="SSP-2026-000402",
+    )
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    log_in(page, live_server, district_officer.username)
+    page.goto(f"{live_server.url}/queue/?view=triage")
+    filters = page.locator("#queue-filters")
+    filters.get_by_label("Risk level").select_option("routine")  # htmx: results redrawn
+    expect(page).to_have_url(re.compile(r"risk_level=routine"))
+
+    box = page.locator("#queue-search").get_by_label("Reference or name")
+    box.fill("李美華")
+    box.press("Enter")
+    expect(page).to_have_url(re.compile(r"search=[\w-]+"))
+    assert "view=triage" in page.url and "risk_level=routine" in page.url
+    rows = page.locator("#queue-rows li.referral")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-reference", wanted.reference)
+
+    filters.get_by_label("Sort").select_option("oldest")  # htmx pushes the filters again
+    expect(page).to_have_url(re.compile(r"sort=oldest"))
+    assert "search=" in page.url
+    expect(rows).to_have_count(1)
+    assert requested
+    for url in requested:
+        assert "李美華" not in unquote_plus(url), url

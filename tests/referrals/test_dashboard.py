@@ -86,7 +86,8 @@ def office_data(referrer, caring_team, ifsc_unit, other_unit):
             Status.ASSIGNED,
             ifsc,
             named=["mental_health"],
-            overdue_at=hk(2026, 4, 14, 9, 0),
+            due_at=hk(2026, 4, 14, 9, 0),
+            overdue_at=hk(2026, 4, 14, 9, 5),
             escalated_at=hk(2026, 4, 14, 10, 0),
         ),
         # Sunday 23:59:59: last week, this month. Accepted after 10 hours.

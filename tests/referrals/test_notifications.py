@@ -440,10 +440,11 @@ def office_figures(referrer, caring_team, ifsc_unit):
 
     referral("F", Status.TRIAGE)
     referral("F", Status.TRIAGE)
-    referral("F", Status.ASSIGNED, assigned_unit=ifsc_unit, overdue_at=old)
+    # Past its due time and not yet marked by the beat: overdue all the same (item 15).
+    referral("F", Status.ASSIGNED, assigned_unit=ifsc_unit, due_at=old)
     referral("F", Status.ACCEPTED, assigned_unit=ifsc_unit, escalated_at=old)
     referral("F", Status.SUBMITTED, submitted_at=now - timedelta(hours=2))
-    referral("F", Status.ASSIGNED, assigned_unit=ifsc_unit)
+    referral("F", Status.ASSIGNED, assigned_unit=ifsc_unit, due_at=now + timedelta(hours=1))
     # Closed: counted nowhere.
     referral("F", Status.COMPLETED, escalated_at=old, overdue_at=old)
     referral("F", Status.CANCELLED, submitted_at=now - timedelta(hours=1))

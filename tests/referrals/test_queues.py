@@ -106,8 +106,11 @@ def test_filters_combine_and_stay_in_the_url(client, district_officer, ssp, ifsc
     query = {"view": "open", "need": NeedCategory.objects.get(code="housing").pk}
     response = client.get(reverse("queue:index"), query)
     assert rows_of(response) == ["SSP-2026-000004"]
-    response = client.get(reverse("queue:index"), {"view": "all", "q": "SSP-2026-00000"})
+    found = client.post(reverse("queue:index"), {"q": "SSP-2026-00000", "query": "view=all"})
+    response = client.get(found.url)
     assert len(rows_of(response)) == 6
+    response = client.get(found.url.replace("view=all", "view=triage"))
+    assert rows_of(response) == ["SSP-2026-000001"]  # the search kept with another view
     response = client.get(reverse("queue:index"), {"view": "all", "risk_level": "urgent"})
     assert rows_of(response) == ["SSP-2026-000003"]
     response = client.get(reverse("queue:index"), {"view": "all", "unit": ifsc_unit.pk})
@@ -521,3 +524,122 @@ def test_bulk_reassign_refuses_a_unit_that_does_not_serve_the_referrals_district
     assert Referral.objects.get(pk=eastern.pk).assigned_unit == eastern_only
     eastern_only.refresh_from_db()
     assert eastern_only.current_load == 10 + 1  # the Eastern referral only
+
+
+# --- Overdue is one definition, read from the due time (issue 14 item 15) -----------------
+
+
+@pytest.fixture
+def just_overdue(referrer, caring_team, ssp_area, ifsc_unit):
+    """Assigned, its acknowledge-by time a minute ago; the beat has not run (no mark)."""
+    return factories.ReferralFactory(
+        referrer=referrer,
+        referring_team=caring_team,
+        sub_district=ssp_area,
+        reference="SSP-2026-000777",
+        status=Status.ASSIGNED,
+        assigned_unit=ifsc_unit,
+        due_at=timezone.now() - timedelta(minutes=1),
+    )
+
+
+def test_a_referral_past_its_due_time_is_overdue_everywhere_before_the_beat_marks_it(
+    client, district_officer, unit_worker, just_overdue
+):
+    assert just_overdue.overdue_at is None
+    client.force_login(district_officer)
+    for view in ("overdue", "action"):
+        response = client.get(reverse("queue:index"), {"view": view})
+        [row] = response.context["rows"]
+        assert row["referral"].reference == "SSP-2026-000777" and row["overdue"]
+        assert "badge-overdue" in response.content.decode()
+    dashboard = client.get(reverse("dashboard:index")).context["dashboard"]
+    assert dashboard.total.overdue == 1
+    assert dashboard.districts[0].figures.overdue == 1
+
+    client.force_login(unit_worker)
+    response = client.get(reverse("inbox:index"), {"tab": "overdue"})
+    [row] = response.context["rows"]
+    assert row["referral"].reference == "SSP-2026-000777" and row["overdue"]
+
+
+def test_a_referral_not_yet_due_is_overdue_nowhere(client, district_officer, just_overdue):
+    Referral.objects.filter(pk=just_overdue.pk).update(due_at=timezone.now() + timedelta(minutes=1))
+    client.force_login(district_officer)
+    assert rows_of(client.get(reverse("queue:index"), {"view": "overdue"})) == []
+    [row] = client.get(reverse("queue:index"), {"view": "waiting"}).context["rows"]
+    assert not row["overdue"]
+    assert client.get(reverse("dashboard:index")).context["dashboard"].total.overdue == 0
+
+
+def test_the_sweep_marks_what_the_pages_already_call_overdue(just_overdue):
+    from referrals.assignment import referral_mark_overdue
+    from referrals.selectors import referrals_past_due
+
+    assert referrals_past_due() == [just_overdue.pk]
+    referral_mark_overdue(referral_id=just_overdue.pk)
+    assert ReferralEvent.objects.filter(referral=just_overdue, kind="overdue").count() == 1
+    assert referrals_past_due() == []
+    referral_mark_overdue(referral_id=just_overdue.pk)  # idempotent
+    assert ReferralEvent.objects.filter(referral=just_overdue, kind="overdue").count() == 1
+
+
+# --- Unrouted referrals are in "needs action now" (issue 14 item 19) ----------------------
+
+
+def test_a_referral_left_unrouted_shows_in_needs_action_with_how_long_it_waited(
+    client, settings, referrer, district_officer, referral_form
+):
+    """The referrer files; the routing job never runs (no worker, no beat): after
+    ``ROUTING_SWEEP_AFTER_SECONDS`` the office sees it, with the minutes it has waited."""
+    settings.ROUTING_SWEEP_AFTER_SECONDS = 60
+    client.force_login(referrer)
+    assert client.post(reverse("referrals:new"), referral_form()).status_code == 302
+    referral = Referral.objects.get(referrer=referrer)
+    assert referral.status == Status.SUBMITTED  # nothing routed it
+
+    client.force_login(district_officer)
+    assert rows_of(client.get(reverse("queue:index"))) == []  # just filed: routing is due
+
+    Referral.objects.filter(pk=referral.pk).update(
+        submitted_at=timezone.now() - timedelta(minutes=7, seconds=5)
+    )
+    response = client.get(reverse("queue:index"))
+    [row] = response.context["rows"]
+    assert row["referral"].pk == referral.pk and row["waiting_minutes"] == 7
+    assert "Waiting to be routed for 7 minutes" in response.content.decode()
+
+
+def test_the_unrouted_label_counts_one_minute_in_the_singular(
+    client, settings, district_officer, referrer, caring_team, ssp_area
+):
+    settings.ROUTING_SWEEP_AFTER_SECONDS = 30
+    factories.ReferralFactory(
+        referrer=referrer,
+        referring_team=caring_team,
+        sub_district=ssp_area,
+        submitted_at=timezone.now() - timedelta(seconds=90),
+    )
+    client.force_login(district_officer)
+    page = client.get(reverse("queue:index")).content.decode()
+    assert "Waiting to be routed for 1 minute<" in page
+
+
+def test_only_submitted_referrals_count_as_unrouted(
+    client, district_officer, referrer, caring_team, ssp_area, kt_referral
+):
+    long_ago = timezone.now() - timedelta(hours=3)
+    factories.ReferralFactory(
+        referrer=referrer,
+        referring_team=caring_team,
+        sub_district=ssp_area,
+        status=Status.ACCEPTED,
+        submitted_at=long_ago,
+    )
+    Referral.objects.filter(pk=kt_referral.pk).update(
+        status=Status.SUBMITTED, submitted_at=long_ago
+    )
+    client.force_login(district_officer)
+    response = client.get(reverse("queue:index"))
+    assert rows_of(response) == []  # accepted is routed; Kwun Tong is another office's
+    assert "Waiting to be routed" not in response.content.decode()
