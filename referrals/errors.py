@@ -40,6 +40,14 @@ class ReasonRequired(ReferralError):
     code = "reason_required"
 
 
+class OutcomeNotAllowed(ReferralError):
+    """An outcome summary sent with a step other than completion: the referrer reads the
+    summary as the unit's final word, so no other step may write it."""
+
+    status_code = 400
+    code = "outcome_not_allowed"
+
+
 class Conflict(ReferralError):
     """The referral changed since the caller read it (the ``version`` they sent is stale)."""
 

@@ -6,7 +6,8 @@ The scheme:
   no brackets) and checks both the format and the check digit, so a typo is caught at
   the form rather than stored.
 * ``mask`` gives the only form that may be shown on screen or written to a log line,
-  e.g. ``A123***(3)`` or ``A123****89``.
+  e.g. ``A12****(*)`` or ``A12*****89``. It leaves at least 10,000 valid numbers that
+  fit, so a mask with a yes/no answer from somewhere cannot be narrowed to the number.
 * ``encrypt``/``decrypt`` keep the number at rest with Fernet (AES-128-CBC + HMAC-SHA256,
   random IV, so the same number encrypts differently every time). The keys come from
   ``settings.IDENTITY_ENCRYPTION_KEYS``: the first key encrypts, every key decrypts, so a
@@ -131,7 +132,14 @@ def normalise(id_type: str, raw: str) -> str:
 
 
 def mask(id_type: str, normalised: str) -> str:
-    """The form that may be shown: ``A1234563`` -> ``A123***(3)``, ``A123456789`` -> ``A123****89``.
+    """The form that may be shown: ``A1234563`` -> ``A12****(*)``, ``A123456789`` ->
+    ``A12*****89``.
+
+    Each leaves 10,000 valid numbers that fit (HKID: four hidden digits, the check
+    character hidden too, as it follows from them; Taiwan ID: five hidden digits, of which
+    the shown check digit rules out nine in ten). The 10,000 is what stops a mask plus any
+    yes/no oracle from giving the number away: the earlier ``A123***(3)`` left about 91
+    (issue 14 item 2).
 
     The input is normalised (and so validated) first, so a malformed value raises
     ``ValidationError`` instead of being half-masked.
@@ -140,8 +148,8 @@ def mask(id_type: str, normalised: str) -> str:
     number = normalise(kind, normalised)
     if kind == IdType.HKID:
         letters = len(number) - 7  # one or two letters, six digits, one check character
-        return f"{number[: letters + 3]}***({number[-1]})"
-    return f"{number[:4]}****{number[-2:]}"
+        return f"{number[: letters + 2]}****(*)"
+    return f"{number[:3]}*****{number[-2:]}"
 
 
 @functools.lru_cache(maxsize=8)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import BooleanField, Count, ExpressionWrapper, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Membership, User
@@ -72,6 +72,9 @@ def referral_for_page(*, user: User, public_id) -> Referral:
                 "possible_duplicates",
                 queryset=Referral.objects.select_related("assigned_unit"),
             ),
+        )
+        .annotate(
+            is_overdue=ExpressionWrapper(overdue_q(timezone.now()), output_field=BooleanField())
         )
         .get(public_id=public_id)
     )
@@ -397,10 +400,27 @@ def referrals_to_reroute(*, older_than_seconds: int) -> list[int]:
     )
 
 
+def overdue_q(now: datetime) -> Q:
+    """The one definition of "overdue" (issue 14 item 15): assigned and past its
+    acknowledge-by time at ``now``, whether or not ``sweep_overdue`` has marked it yet. The
+    queue's badge and views, the inbox, the dashboard and the sweep all ask this; the
+    sweep's mark (``overdue_at``) only says that the office was told and the rule applied."""
+    return Q(status=Status.ASSIGNED, due_at__lte=now)
+
+
 def referrals_past_due(*, now: datetime | None = None) -> list[int]:
+    """Overdue referrals the sweep has not marked (told the office about) yet."""
     now = now or timezone.now()
     return list(
-        Referral.objects.filter(
-            status=Status.ASSIGNED, due_at__lte=now, overdue_at__isnull=True
-        ).values_list("pk", flat=True)[:1000]
+        Referral.objects.filter(overdue_q(now), overdue_at__isnull=True).values_list(
+            "pk", flat=True
+        )[:1000]
     )
+
+
+def routing_past_due_q(now: datetime) -> Q:
+    """Submitted and still not routed ``ROUTING_SWEEP_AFTER_SECONDS`` after submission: the
+    routing job was lost (``sweep_unrouted`` queues it again) and the district office must
+    see it (issue 14 item 19)."""
+    cutoff = now - timedelta(seconds=settings.ROUTING_SWEEP_AFTER_SECONDS)
+    return Q(status=Status.SUBMITTED, submitted_at__lt=cutoff)

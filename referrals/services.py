@@ -20,7 +20,13 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from referrals import outbox, routing, sla
-from referrals.errors import IllegalTransition, NotPermitted, ReasonRequired, stale_version
+from referrals.errors import (
+    IllegalTransition,
+    NotPermitted,
+    OutcomeNotAllowed,
+    ReasonRequired,
+    stale_version,
+)
 from referrals.lifecycle import REFERRER_TOLD, TRANSITIONS, Transition, actor_roles
 from referrals.models import (
     CLOSED_STATUSES,
@@ -192,6 +198,8 @@ def _transition(
         )
         if action == "complete" and not outcome:
             raise ReasonRequired(_("Summarise the outcome for the referrer."))
+        if action != "complete" and outcome:
+            raise OutcomeNotAllowed(_("Only completing a referral records its outcome summary."))
         changes: dict = {"outcome_summary": outcome} if outcome else {}
         if action in ("complete", "fail") and services_provided.strip():
             changes["services_provided"] = services_provided.strip()

@@ -26,7 +26,6 @@ from phonenumber_field.formfields import PhoneNumberField
 
 from accounts.models import User
 from referrals import outbox
-from referrals.errors import NotPermitted
 from referrals.identity import ProtectedIdentity, protect
 from referrals.models import (
     ConsentBasis,
@@ -181,9 +180,12 @@ def _values_of(referral: Referral) -> dict:
 
 
 def _draft_for_token(*, referrer: User, team: ServiceUnit, token, district) -> Referral:
-    """The referral this form's token names, locked; created as a draft the first time."""
+    """The referral this form's token names among ``referrer``'s own, locked; created as a
+    draft the first time. A token is the referrer's alone (a constraint says so): the same
+    value sent by anyone else names their own form, never this one (issue 14 item 5)."""
+    mine = Referral.objects.select_for_update().filter(referrer=referrer)
     try:
-        return Referral.objects.select_for_update().get(submission_token=token)
+        return mine.get(submission_token=token)
     except Referral.DoesNotExist:
         pass
     try:
@@ -193,7 +195,7 @@ def _draft_for_token(*, referrer: User, team: ServiceUnit, token, district) -> R
             )
     except IntegrityError:
         pass  # the same form posted twice at once: the other request created it
-    return Referral.objects.select_for_update().get(submission_token=token)
+    return mine.get(submission_token=token)
 
 
 def _apply(
@@ -237,7 +239,6 @@ def referral_save_draft(
         referral = _draft_for_token(
             referrer=referrer, team=team, token=token, district=values["district"]
         )
-        _check_owner(referral, referrer)
         if referral.status != Status.DRAFT:
             return referral
         _apply(referral, values=values, identity=identity)
@@ -273,7 +274,6 @@ def referral_submit(
         referral = _draft_for_token(
             referrer=referrer, team=team, token=token, district=values["district"]
         )
-        _check_owner(referral, referrer)
         if referral.status != Status.DRAFT:
             return referral, False
         _apply(referral, values=values, identity=identity)
@@ -299,11 +299,6 @@ def referral_submit(
         )
         outbox.enqueue(referral_route, referral_id=referral.pk)
     return referral, True
-
-
-def _check_owner(referral: Referral, referrer: User) -> None:
-    if referral.referrer_id != referrer.pk:
-        raise NotPermitted(_("This form belongs to another user's referral."))
 
 
 def _next_reference(office, now) -> str:

@@ -33,7 +33,7 @@ def _collected_static(django_db_blocker):
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """PBKDF2's deliberate slowness is a production feature; tests only need hashes to match."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.PASSWORD_HASHERS = factories.FAST_PASSWORD_HASHERS
 
 
 @pytest.fixture(autouse=True)

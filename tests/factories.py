@@ -8,6 +8,12 @@ from referrals.models import ConsentBasis, ConsentGivenBy, ConsentMethod, Househ
 from services.models import Organisation, ServiceUnit, UnitType
 
 TEST_PASSWORD = "correct-horse-battery-staple"
+# PBKDF2's deliberate slowness is a production feature; tests only need hashes to match. The
+# keyed hasher is the one OAuth2 client secrets are stored with (accounts/hashers.py).
+FAST_PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.MD5PasswordHasher",
+    "accounts.hashers.HMACSHA256SecretHasher",
+]
 
 
 def district(code: str) -> District:

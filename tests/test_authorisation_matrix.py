@@ -144,7 +144,9 @@ MATRIX: dict[str, dict[str, dict[str, Answer]]] = {
     "logout": {"GET": public(405), "POST": public(Redirect("login"))},
     # --- Two-factor pages (a signed-in test person has an authenticator and a verified
     # session: tests/conftest.py's force_login)
-    "two_factor:security": {"GET": page()},
+    # A POST makes new backup codes for someone with an authenticator (the matrix's sessions
+    # are verified without one; tests/accounts/test_two_factor_recovery.py has the change).
+    "two_factor:security": {"GET": page(), "POST": page()},
     "two_factor:verify": {  # already verified: back home
         "GET": page(Redirect("home")),
         "POST": page(Redirect("home")),
@@ -164,7 +166,10 @@ MATRIX: dict[str, dict[str, dict[str, Answer]]] = {
     "set_language": {"POST": public(Redirect("home"))},
     "directory": {"GET": page()},
     # --- Referral pages
-    "referrals:list": {"GET": page()},  # each sees their own visibility
+    "referrals:list": {  # each sees their own visibility; a search is posted (item 9)
+        "GET": page(),
+        "POST": page(Redirect("referrals:list")),
+    },
     "referrals:new": {
         "GET": page(403, referrer=200),  # only caring-team members file referrals
         "POST": page(403, referrer=400),  # an empty form: errors, nothing saved
@@ -204,7 +209,10 @@ MATRIX: dict[str, dict[str, dict[str, Answer]]] = {
     # --- District office pages: officers (any office: their own districts) and headquarters
     "dashboard:index": {"GET": page(200, **NOT_OFFICERS)},
     "dashboard:export": {"GET": page(200, **NOT_OFFICERS)},
-    "queue:index": {"GET": page(200, **NOT_OFFICERS)},
+    "queue:index": {
+        "GET": page(200, **NOT_OFFICERS),
+        "POST": page(Redirect("queue:index"), **NOT_OFFICERS),  # a search (item 9)
+    },
     "queue:bulk": {  # escalate the referral: only its own office (or HQ) can
         "POST": page(
             Changed(Redirect("queue:index")),
@@ -610,7 +618,7 @@ def world(django_db_setup, django_db_blocker):
     each test runs in a savepoint inside it (pytest-django's ``db``)."""
     with (
         django_db_blocker.unblock(),
-        override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]),
+        override_settings(PASSWORD_HASHERS=factories.FAST_PASSWORD_HASHERS),
         transaction.atomic(),
     ):
         yield build_world()

@@ -19,6 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from welfare_portal.broker import transport_for
+from welfare_portal.cache import cache_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -58,6 +59,7 @@ INSTALLED_APPS = [
     "phonenumber_field",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",  # single-use backup codes (accounts.two_factor)
     "axes",
     "csp",
     "accounts",
@@ -73,11 +75,15 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # A NUL in the query string: the translated 400, never PostgreSQL's refusal (a 500).
+    "welfare_portal.middleware.RefuseNulInQueryMiddleware",
     # PostgreSQL unreachable: a 503 with Retry-After, not a 500 (after Locale: translated).
     "welfare_portal.database_unavailable.DatabaseUnavailableMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Answers to a signed-in person or an API token: Cache-Control: no-store.
+    "welfare_portal.middleware.NoStoreWhenAuthenticatedMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.middleware.SessionActivityMiddleware",
@@ -133,13 +139,10 @@ if REDIS_URL:
     # under a running task (welfare_portal/broker.py).
     CELERY_BROKER_TRANSPORT = transport_for(REDIS_URL)
     CELERY_TASK_ALWAYS_EAGER = False
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": env.str("CACHE_URL", default=REDIS_URL),
-            "KEY_PREFIX": "welfare",
-        }
-    }
+    # Redis down or silent: reads miss and writes do nothing (with a warning a minute), so the
+    # API throttle, token-failure counts and dashboard figures degrade instead of failing
+    # requests; short socket timeouts (welfare_portal/cache.py).
+    CACHES = {"default": cache_settings(env.str("CACHE_URL", default=REDIS_URL))}
 else:
     # Embedded demo: no broker, tasks run in the web process as they are enqueued.
     CELERY_BROKER_URL = "memory://"
@@ -218,6 +221,17 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+# People's passwords: PBKDF2 (the first). Partner clients' secrets, long random strings: a
+# keyed HMAC-SHA256 (accounts/hashers.py, OAUTH2_PROVIDER["CLIENT_SECRET_HASHER"]), so a
+# wrong secret costs the server no PBKDF2. Any listed hasher verifies what it made.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+    "accounts.hashers.HMACSHA256SecretHasher",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {
@@ -280,6 +294,15 @@ REST_FRAMEWORK = {
 API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="600/min")
 # A sync pass holds back changes younger than this, so none still committing is skipped.
 API_SYNC_SETTLE_SECONDS = env.float("API_SYNC_SETTLE_SECONDS", default=2.0)
+# Failed token requests (/o/token/) per client id and, separately, per address in a window;
+# past the limit the endpoint answers 429 "slow_down" before checking any secret.
+API_TOKEN_FAILURE_LIMIT = env.int("API_TOKEN_FAILURE_LIMIT", default=10)
+API_TOKEN_FAILURE_WINDOW_SECONDS = 60
+# The key of client secrets' HMAC (accounts/hashers.py); derived from SECRET_KEY unless set.
+# Changing it invalidates every client secret hashed with it: set it before rotating SECRET_KEY.
+CLIENT_SECRET_HASH_KEY = env.str("CLIENT_SECRET_HASH_KEY", default="") or (
+    f"client-secret-hash:{SECRET_KEY}"
+)
 
 # --- Partner API: OAuth2 client credentials, scopes, OpenAPI ------------------------------
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
@@ -292,6 +315,7 @@ OAUTH2_PROVIDER = {
     },
     "SCOPES_BACKEND_CLASS": "accounts.oauth.PartnerScopes",
     "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("API_TOKEN_SECONDS", default=3600),
+    "CLIENT_SECRET_HASHER": "hmac_sha256",
     "PKCE_REQUIRED": True,
     "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
     "ROTATE_REFRESH_TOKEN": True,
@@ -323,7 +347,11 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Security -------------------------------------------------------------------
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# X-Forwarded-Proto says "this came over HTTPS" only when a proxy we run sets it; without
+# one in front (gunicorn published directly) any client could send it, so it is believed
+# only when the operator says a TLS-terminating proxy is there.
+TRUST_X_FORWARDED_PROTO = env.bool("TRUST_X_FORWARDED_PROTO", default=False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUST_X_FORWARDED_PROTO else None
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
@@ -391,13 +419,17 @@ OTP_TOTP_ISSUER = "Welfare Portal"
 OTP_TOTP_THROTTLE_FACTOR = 1
 # Nobody, not even an administrator, reads another person's authenticator secret in the admin.
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
-# django-axes: AXES_FAILURE_LIMIT failed passwords or codes lock out the username (from any
-# address) and, separately, the address (whatever usernames it tries), for the cool-off.
-# A successful login does not clear the count, so one's own account cannot be used to
-# reset an address's failures.
+# django-axes: AXES_FAILURE_LIMIT failed passwords or codes (authenticator, backup or
+# enrolment codes) lock out, for the cool-off, the address that made them (whatever
+# usernames it tries) and the username from that address only. A username is never locked
+# everywhere: that would let anyone who knows it keep its owner out (issue 14 item 12), so
+# the owner still signs in from an address that has not failed. Guessing one account from
+# many addresses is slowed per address; the second factor and the password rules stand
+# behind it. A successful login does not clear the count, so one's own account cannot be
+# used to reset an address's failures.
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = ["ip_address", ["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = False
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 AXES_HTTP_RESPONSE_CODE = 429
@@ -425,6 +457,9 @@ elif not IDENTITY_ENCRYPTION_KEYS or len(IDENTITY_HASH_KEY) < 32:
     )
 # How long a possible duplicate (same identity, or same phone and name) counts.
 DUPLICATE_WINDOW_DAYS = env.int("DUPLICATE_WINDOW_DAYS", default=90)
+# How many different people (identity or phone numbers) one referrer may check for open
+# referrals in an hour: the form's duplicate warning must not become a lookup service.
+DUPLICATE_CHECKS_PER_HOUR = env.int("DUPLICATE_CHECKS_PER_HOUR", default=30)
 # Years after closing before a referral's personal data is removed (the statistics stay).
 RETENTION_YEARS = env.int("RETENTION_YEARS", default=7)
 # Where the privacy notice sends data access and correction requests.

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 from rest_framework import exceptions
 
@@ -29,7 +30,6 @@ from services.models import NeedCategory
 # Printable ASCII without spaces at the ends, as the IETF Idempotency-Key draft suggests
 # (a UUID is typical); long enough for any client's own scheme.
 KEY_PATTERN = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?")
-NAMESPACE = uuid.UUID("6f1d9a52-8d7c-4f57-9a31-3c3a55e0c2b1")
 
 
 class KeyRequired(exceptions.ValidationError):
@@ -67,6 +67,14 @@ def idempotency_key(request) -> str:
     if not KEY_PATTERN.fullmatch(key):
         raise KeyRequired({"Idempotency-Key": [_("Use 1 to 255 printable ASCII characters.")]})
     return key
+
+
+def submission_token(partner: PartnerClient, key: str) -> uuid.UUID:
+    """The form token of a partner's submission under ``key``: keyed with the server's
+    secret, so nobody who knows (or guesses) a partner's keys can compute it. Tokens are
+    per referrer as well, so even a known one could not take the partner's place."""
+    digest = salted_hmac("referrals.api.intake-token", f"{partner.pk}:{key}").digest()
+    return uuid.UUID(bytes=digest[:16])
 
 
 def fingerprint(body) -> str:
@@ -128,7 +136,7 @@ def file_referral(*, partner: PartnerClient, key: str, body) -> Intake:
             referral, created = referral_submit(
                 referrer=partner.referrer_account(),
                 team=partner.intake_team,
-                token=uuid.uuid5(NAMESPACE, f"{partner.pk}:{key}"),
+                token=submission_token(partner, key),
                 values=submission.values,
                 needs=submission.needs,
                 identity=submission.identity,

@@ -56,7 +56,6 @@ class Referral(models.Model):
     )
     submission_token = models.UUIDField(
         _("submission token"),
-        unique=True,
         null=True,
         blank=True,
         editable=False,
@@ -278,6 +277,11 @@ class Referral(models.Model):
             ),
         ]
         constraints = [
+            # A token names a form of its referrer's only: nobody can take (or block)
+            # another account's token, a partner's included (issue 14 item 5).
+            models.UniqueConstraint(
+                fields=["referrer", "submission_token"], name="referral_token_per_referrer"
+            ),
             models.CheckConstraint(
                 name="referral_reference_once_submitted",
                 condition=Q(status="draft") | Q(reference__isnull=False),

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from referrals import identity
 from referrals.assignment import referral_assign, referral_escalate
 from referrals.audit import log_personal_data_access, log_personal_data_access_many
+from referrals.duplicates import DuplicateWarning, TooManyChecks, duplicate_check, duplicate_links
 from referrals.lifecycle import (
     ESCALATABLE,
     TRANSITIONS,
@@ -32,9 +33,7 @@ from referrals.models import AccessLog, Notification, Referral, RiskLevel, Statu
 from referrals.notifications import notification_mark_read
 from referrals.routing import reasons_from_json
 from referrals.selectors import (
-    duplicate_hints,
     latest_routing_event,
-    possible_duplicates,
     referral_for_page,
     referrals_visible_to,
     referrer_teams,
@@ -45,6 +44,7 @@ from referrals.services import ACTION_SERVICES
 from referrals.submission import UNCHANGED, referral_save_draft, referral_submit
 from referrals.web.errors import answers_refusals, same_page
 from referrals.web.forms import ReferralForm
+from referrals.web.search import allows_search, links_query, search_posted, searched_query
 
 REFERRALS_PER_PAGE = 25
 
@@ -68,26 +68,29 @@ class ReferralListFilter(django_filters.FilterSet):
 
 
 @login_required
-@require_GET
+@allows_search
 def referral_list(request):
+    """The list; a POST is its search box (``referrals.web.search``: no name in a URL)."""
+    if request.method == "POST":
+        return search_posted(request, reverse("referrals:list"))
+    data, search = searched_query(request)
     visible = referrals_visible_to(request.user).with_list_relations().order_by("-created_at")
-    referral_filter = ReferralListFilter(request.GET, queryset=visible)
+    referral_filter = ReferralListFilter(data, queryset=visible)
     rows = referral_filter.qs if referral_filter.is_valid() else visible.none()
     page = Paginator(rows, REFERRALS_PER_PAGE).get_page(request.GET.get("page"))
     shown = list(page)
     log_personal_data_access_many(
         user=request.user, referrals=shown, channel=AccessLog.Channel.PAGE, detail="list"
     )
-    query = request.GET.copy()
-    query.pop("page", None)
     return render(
         request,
         "referrals/list.html",
         {
             "filter": referral_filter,
+            "search": search,
             "page": page,
             "referrals": shown,
-            "query": query.urlencode(),
+            "query": links_query(data),
             "can_refer": referrer_teams(user=request.user).exists(),
         },
     )
@@ -183,17 +186,19 @@ def _save(request, *, teams, referral: Referral | None):
             draft = referral_save_draft(**common)
             messages.success(request, _("Draft saved. You can come back to it from My referrals."))
             return redirect("referrals:edit", public_id=draft.public_id)
-        duplicates = _duplicates_of(form, referral)
-        if duplicates and request.POST.get("confirm_duplicates") != "1":
-            return _render_form(
-                request, form, referral=referral, duplicates=duplicate_hints(duplicates)
-            )
+        if request.POST.get("confirm_duplicates") != "1":
+            warning = _duplicate_warning(request, form, referral)
+            if warning:
+                return _render_form(request, form, referral=referral, duplicates=warning)
         submitted, created = referral_submit(
             **common, duplicate_note=data.get("duplicate_note", "")
         )
     except ValidationError as error:
         form.add_error(None, error)
         return _render_form(request, form, referral=referral, status=400)
+    except TooManyChecks as error:  # kept on the page: what was typed is not lost
+        form.add_error(None, error.message)
+        return _render_form(request, form, referral=referral, status=error.status_code)
     if created:
         messages.success(
             request,
@@ -202,7 +207,7 @@ def _save(request, *, teams, referral: Referral | None):
     return redirect("referrals:detail", public_id=submitted.public_id)
 
 
-def _duplicates_of(form, referral: Referral | None) -> list[Referral]:
+def _duplicate_warning(request, form, referral: Referral | None) -> DuplicateWarning:
     data = form.cleaned_data
     protected = data["identity"]
     if protected is UNCHANGED:
@@ -210,7 +215,9 @@ def _duplicates_of(form, referral: Referral | None) -> list[Referral]:
     else:
         id_hash = protected.digest if protected else ""
     phone = data.get("phone")
-    return possible_duplicates(
+    return duplicate_check(
+        user=request.user,
+        token=data["token"],
         id_hash=id_hash,
         phone=phone.as_e164 if phone else "",
         names=(data.get("subject_name_zh", ""), data.get("subject_name_en", "")),
@@ -218,7 +225,7 @@ def _duplicates_of(form, referral: Referral | None) -> list[Referral]:
     )
 
 
-def _render_form(request, form, *, referral, duplicates=(), status=200):
+def _render_form(request, form, *, referral, duplicates=None, status=200):
     return render(
         request,
         "referrals/form.html",
@@ -259,7 +266,9 @@ def referral_detail(request, public_id):
             "referral": referral,
             "events": timeline_for(referral, roles=roles, reader_id=request.user.pk),
             "full_id": full_id,
-            "sees_duplicate_links": office,
+            "duplicate_links": duplicate_links(user=request.user, referral=referral)
+            if office
+            else None,
             "transitions": available_transitions(roles=roles, referral=referral),
             "routing_reasons": [r.text() for r in reasons_from_json(routed.details.get("reasons"))]
             if routed

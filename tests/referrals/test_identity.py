@@ -3,6 +3,7 @@
 No database is needed: everything here is pure computation over settings.
 """
 
+import contextlib
 import re
 
 import pytest
@@ -241,17 +242,41 @@ def test_error_messages_contain_no_digits_of_the_input(id_type, raw, code, langu
 @pytest.mark.parametrize(
     ("id_type", "value", "masked"),
     [
-        (HKID, "A1234563", "A123***(3)"),
-        (HKID, "G123456A", "G123***(A)"),
-        (HKID, "AB9876543", "AB987***(3)"),
-        (HKID, "XY9080700", "XY908***(0)"),
-        (HKID, "a123456(3)", "A123***(3)"),  # normalised first
-        (TWID, "A123456789", "A123****89"),
-        (TWID, "F234567898", "F234****98"),
+        (HKID, "A1234563", "A12****(*)"),
+        (HKID, "G123456A", "G12****(*)"),
+        (HKID, "AB9876543", "AB98****(*)"),
+        (HKID, "XY9080700", "XY90****(*)"),
+        (HKID, "a123456(3)", "A12****(*)"),  # normalised first
+        (TWID, "A123456789", "A12*****89"),
+        (TWID, "F234567898", "F23*****98"),
     ],
 )
 def test_mask(id_type, value, masked):
     assert mask(id_type, value) == masked
+
+
+def _candidates_fitting(id_type, masked, fill_ins):
+    """Every valid number whose mask is ``masked``: what an attacker holding the mask must
+    still choose among."""
+    fitting = 0
+    for candidate in fill_ins:
+        with contextlib.suppress(ValidationError):
+            fitting += mask(id_type, candidate) == masked
+    return fitting
+
+
+def test_an_hkid_mask_leaves_ten_thousand_candidates():
+    """The mask plus any yes/no answer (issue 14 item 2) must not narrow a number down:
+    at least 10,000 valid numbers fit each mask."""
+    masked = mask(HKID, "G123456A")
+    fill_ins = (f"G12{digits:04d}{check}" for digits in range(10_000) for check in "0123456789A")
+    assert _candidates_fitting(HKID, masked, fill_ins) >= 10_000
+
+
+def test_a_taiwan_id_mask_leaves_ten_thousand_candidates():
+    masked = mask(TWID, "A123456789")
+    fill_ins = (f"A12{digits:05d}89" for digits in range(100_000))
+    assert _candidates_fitting(TWID, masked, fill_ins) >= 10_000
 
 
 def test_mask_hides_the_middle_digits():
@@ -389,9 +414,9 @@ def test_keyed_hash_does_not_contain_the_number():
 @pytest.mark.parametrize(
     ("id_type", "raw", "normalised", "masked"),
     [
-        ("hkid", " a123456 (3) ", "A1234563", "A123***(3)"),
-        ("hkid", "AB987654(3)", "AB9876543", "AB987***(3)"),
-        ("twid", "a123456789", "A123456789", "A123****89"),
+        ("hkid", " a123456 (3) ", "A1234563", "A12****(*)"),
+        ("hkid", "AB987654(3)", "AB9876543", "AB98****(*)"),
+        ("twid", "a123456789", "A123456789", "A12*****89"),
     ],
 )
 def test_protect(id_type, raw, normalised, masked):
@@ -428,3 +453,22 @@ def test_protected_identity_is_frozen():
     protected = protect("hkid", "A123456(3)")
     with pytest.raises(AttributeError):
         protected.masked = "A1234563"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("id_type", "number", "stored_before"),
+    [
+        (HKID, "A1234563", "A123***(3)"),
+        (HKID, "AB9876543", "AB987***(3)"),
+        (TWID, "A123456789", "A123****89"),
+    ],
+)
+def test_masks_stored_before_are_widened_by_the_migration(id_type, number, stored_before):
+    """Migration 0011 rewrites the masks already stored to today's, without decrypting."""
+    import importlib
+
+    migration = importlib.import_module(
+        "referrals.migrations.0011_token_per_referrer_and_wider_mask"
+    )
+    assert migration.wider(stored_before) == mask(id_type, number)
+    assert migration.wider(mask(id_type, number)) == mask(id_type, number)  # idempotent

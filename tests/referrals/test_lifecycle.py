@@ -62,10 +62,10 @@ def referral_in(referrer, caring_team, ifsc_unit):
 
 def act(action, referral, actor, **kwargs):
     kwargs.setdefault("reason", "a reason")
-    kwargs.setdefault("outcome", "Now attends the day centre twice a week.")
+    if action == "complete":
+        kwargs.setdefault("outcome", "Now attends the day centre twice a week.")
     if action == "assign":
         unit = kwargs.pop("unit", None) or factories.ServiceUnitFactory(district=referral.district)
-        kwargs.pop("outcome")
         return assignment.referral_assign(referral_id=referral.pk, actor=actor, unit=unit, **kwargs)
     return services.ACTION_SERVICES[action](referral_id=referral.pk, actor=actor, **kwargs)
 
@@ -138,6 +138,27 @@ def test_a_reason_is_required_where_fhir_requires_status_reason(
     with pytest.raises(errors.ReasonRequired):
         act(action, referral, capable_actor(action, request), reason=reason)
     assert Referral.objects.get(pk=referral.pk).status == source
+
+
+@pytest.mark.parametrize(
+    ("action", "source"),
+    [(action, source) for action, source in ALLOWED if action not in ("complete", "assign")],
+)
+def test_only_completion_writes_the_outcome_summary(action, source, referral_in, request):
+    """The referrer reads the outcome summary as the unit's last word: a cancel, a start or
+    a hold that carries one is refused whole (issue 14 item 3)."""
+    referral = referral_in(source)
+    before = Referral.objects.get(pk=referral.pk)
+    events_before = ReferralEvent.objects.filter(referral=referral).count()
+    with pytest.raises(errors.OutcomeNotAllowed):
+        act(action, referral, capable_actor(action, request), outcome="All sorted, case closed.")
+    after = Referral.objects.get(pk=referral.pk)
+    assert (after.status, after.outcome_summary, after.version) == (
+        before.status,
+        before.outcome_summary,
+        before.version,
+    )
+    assert ReferralEvent.objects.filter(referral=referral).count() == events_before
 
 
 def test_completing_needs_an_outcome_for_the_referrer(referral_in, unit_worker):

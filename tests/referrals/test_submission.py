@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from referrals import identity
-from referrals.models import ReferenceSequence, Referral
+from referrals.models import AccessLog, ReferenceSequence, Referral
 from referrals.selectors import possible_duplicates
 from referrals.submission import (
     draft_errors,
@@ -199,9 +199,11 @@ def test_duplicates_by_identity_or_by_phone_and_name_within_90_days(referrer, ca
     assert possible_duplicates(phone="+85261234999", names=("周婆婆",)) == []
 
 
-def test_the_referrer_is_warned_sees_only_reference_status_unit_and_may_go_on(
+def test_the_referrer_is_warned_of_a_referral_it_may_not_see_without_learning_about_it(
     client, referrer, referral_form, ifsc_unit, district_officer
 ):
+    """Issue 14 item 2: another team's referral for the same person is only "may already be
+    open"; no reference, status or unit (a mental-wellness centre, say) is given away."""
     earlier = factories.ReferralFactory(
         status="assigned",
         assigned_unit=ifsc_unit,
@@ -214,10 +216,13 @@ def test_the_referrer_is_warned_sees_only_reference_status_unit_and_may_go_on(
     response = client.post(reverse("referrals:new"), data)
     html = response.content.decode()
     assert response.status_code == 200
-    assert 'id="duplicate-warning"' in html
-    assert earlier.reference in html and "Assigned" in html and ifsc_unit.name_en in html
+    assert 'id="duplicate-warning"' in html and 'id="duplicate-elsewhere"' in html
+    assert earlier.reference not in html and "Assigned" not in html
+    assert ifsc_unit.name_en not in html
     assert "另一個名字" not in html and "private situation" not in html
     assert Referral.objects.count() == 1
+    probe = AccessLog.objects.get(referral=earlier)  # who looked is on the person's record
+    assert probe.user == referrer and probe.detail == "duplicate check on the referral form"
 
     response = client.post(
         reverse("referrals:new"),
@@ -234,6 +239,19 @@ def test_the_referrer_is_warned_sees_only_reference_status_unit_and_may_go_on(
     client.force_login(district_officer)
     officer_page = client.get(response.url).content.decode()
     assert reverse("referrals:detail", args=[earlier.public_id]) in officer_page
+
+
+def test_a_duplicate_the_referrer_may_see_is_named(
+    client, referrer, caring_team, referral_form, ifsc_unit
+):
+    mine, _ = submit(referrer, caring_team, identity_of="G123456(A)")
+    Referral.objects.filter(pk=mine.pk).update(status="assigned", assigned_unit=ifsc_unit)
+    client.force_login(referrer)
+
+    html = client.post(reverse("referrals:new"), referral_form()).content.decode()
+
+    assert 'id="duplicate-warning"' in html and 'id="duplicate-elsewhere"' not in html
+    assert mine.reference in html and "Assigned" in html and ifsc_unit.name_en in html
 
 
 def test_the_service_links_duplicates_whichever_path_submits(referrer, caring_team):
@@ -384,7 +402,7 @@ def test_in_range_gives_utc_or_a_field_error():
 
 def test_an_identity_number_is_read_once_for_page_and_api():
     assert protected_identity("", "") is None
-    assert protected_identity("hkid", "g 123456 (a)").masked == "G123***(A)"
+    assert protected_identity("hkid", "g 123456 (a)").masked == "G12****(*)"
     with pytest.raises(ValidationError) as no_kind:
         protected_identity("", "G123456(A)")
     assert no_kind.value.message_dict == {"id_type": ["Choose the kind of identity document."]}

@@ -86,7 +86,7 @@ def test_a_partner_files_a_referral_that_is_routed_like_the_forms(
     assert referral.referring_team.code == "liaison-team"
     assert referral.referrer.username == f"api-client-{liaison.partner.pk}"
     assert not referral.referrer.is_active and not referral.referrer.has_usable_password()
-    assert referral.id_number_masked == "G123***(A)"
+    assert referral.id_number_masked == "G12****(*)"
     assert "G123456" not in referral.id_number_encrypted
     assert referral.risk_level == "priority"
     assert list(referral.needs.values_list("code", flat=True)) == ["child_family"]
@@ -317,7 +317,7 @@ def test_the_identity_number_in_full_needs_its_own_scope(client, ifsc_unit, ssp_
     masked = client.get(url, **bearer(token_for(client, reader, "referrals:read")))
     full = client.get(url, **bearer(token_for(client, reader, "referrals:read referrals:identity")))
 
-    assert masked.json()["identity_number"] == "G123***(A)"
+    assert masked.json()["identity_number"] == "G12****(*)"
     assert full.json()["identity_number"] == "G123456A"
     details = list(AccessLog.objects.order_by("at", "pk").values_list("detail", flat=True))
     assert details[-2:] == [
@@ -394,3 +394,47 @@ def test_filing_takes_a_fixed_number_of_queries(
     with django_assert_num_queries(31):
         response = post(client, liaison_token, body(ssp_area, needs=needs))
     assert response.status_code == 201
+
+
+# --- Form tokens: unguessable, and each account's own (issue 14 item 5) -------------------
+
+
+def test_a_partners_form_token_is_keyed_with_the_servers_secret(liaison, settings):
+    """Knowing a partner's Idempotency-Key (they are often sequential) gives nobody its
+    form token: the token is a keyed hash, and changes with the key."""
+    from referrals.api.intake import submission_token
+
+    partner = liaison.partner
+    first = submission_token(partner, "case-0001")
+    assert submission_token(partner, "case-0001") == first  # a retry names the same form
+    assert submission_token(partner, "case-0002") != first
+    settings.SECRET_KEY = "another-secret-" * 4
+    assert submission_token(partner, "case-0001") != first
+
+
+def test_a_referrer_holding_a_partners_token_cannot_block_its_filing(
+    client, liaison, liaison_token, ssp_area, referrer, caring_team
+):
+    """The attack of the finding: a referrer posts the form with the token a partner's next
+    submission will use. Tokens are per account, so the referrer gets a draft of their own
+    and the partner's referral is filed all the same; nothing answers 500."""
+    from referrals.api.intake import submission_token
+
+    squatted = submission_token(liaison.partner, "case-0042")
+    client.force_login(referrer)
+    page = client.post(
+        reverse("referrals:new"),
+        form_data(ssp_area, caring_team, token=str(squatted), submit=None, save="1"),
+    )
+    assert page.status_code == 302
+    squatter = Referral.objects.get(referrer=referrer)
+    client.logout()
+
+    response = post(client, liaison_token, body(ssp_area), key="case-0042")
+
+    assert response.status_code == 201, response.content
+    filed = Referral.objects.get(reference=response.json()["reference"])
+    assert filed.pk != squatter.pk and filed.referrer_id != referrer.pk
+    assert filed.submission_token == squatted == squatter.submission_token
+    squatter.refresh_from_db()
+    assert squatter.status == Status.DRAFT and squatter.subject_name_zh == "李美華"

@@ -66,13 +66,13 @@ def test_another_organisations_reference_is_404(client, two_organisations):
 
 def test_the_detail_is_full_masked_and_logged(client, two_organisations):
     organisation, mine = two_organisations["a"]
-    mine[0].id_type, mine[0].id_number_masked = "hkid", "G123***(A)"
+    mine[0].id_type, mine[0].id_number_masked = "hkid", "G12****(*)"
     mine[0].save()
     token = token_for(client, partner_client(organisation))
     response = client.get(reverse("api:referral-detail", args=[mine[0].reference]), **bearer(token))
     body = response.json()
     assert body["subject_name_en"] == "Chan Tai Man"
-    assert body["identity_number"] == "G123***(A)"
+    assert body["identity_number"] == "G12****(*)"
     assert "id_number_encrypted" not in body and "id_number_hash" not in body
     log = AccessLog.objects.get(referral=mine[0])
     assert log.channel == "api" and log.detail.startswith("client ")
@@ -258,6 +258,12 @@ def test_status_updates_follow_the_lifecycle(client, writer):
     assert status({"status": "on_hold"}).status_code == 400  # a reason is needed
     assert status({"status": "on_hold", "reason": "in hospital"}).json()["status"] == "on_hold"
     assert status({"status": "in_progress"}).json()["status"] == "in_progress"
+    # Only completion writes the summary the referrer reads (issue 14 item 3).
+    early = status({"status": "on_hold", "reason": "away", "outcome": "Case closed, all done"})
+    assert early.status_code == 400
+    assert early.json()["error"] == "outcome_not_allowed"
+    unchanged = Referral.objects.get(pk=referral.pk)
+    assert (unchanged.status, unchanged.outcome_summary) == (Status.IN_PROGRESS, "")
     done = status({"status": "completed", "outcome": "Meals arranged", "services_provided": "x"})
     assert done.json()["status"] == "completed"
     assert Referral.objects.get(pk=referral.pk).outcome_summary == "Meals arranged"

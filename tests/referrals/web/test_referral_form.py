@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
+from accounts.models import Membership
 from referrals import identity
 from referrals.models import Referral, ReferralEvent, Status
 from tests import factories
@@ -70,7 +71,7 @@ def test_draft_is_saved_and_resumed_then_submitted(client, referrer, referral_fo
 
     resumed = client.get(response.url)
     assert resumed.context["form"]["subject_name_zh"].value() == "李美華"
-    assert "G123***(A)" in resumed.content.decode()
+    assert "G12****(*)" in resumed.content.decode()
 
     # Submit from the draft without retyping the identity number: it is kept.
     complete = referral_form(token=str(draft.submission_token), id_number="")
@@ -78,7 +79,7 @@ def test_draft_is_saved_and_resumed_then_submitted(client, referrer, referral_fo
     draft.refresh_from_db()
     assert draft.status == Status.SUBMITTED
     assert Referral.objects.count() == 1
-    assert draft.id_number_masked == "G123***(A)"
+    assert draft.id_number_masked == "G12****(*)"
     assert identity.decrypt(draft.id_number_encrypted) == "G123456A"
 
 
@@ -192,7 +193,7 @@ def test_identity_number_is_encrypted_at_rest_and_masked(client, referrer, refer
         cursor.execute("SELECT * FROM referrals_referral WHERE id = %s", [referral.pk])
         raw_row = " ".join(str(value) for value in cursor.fetchone())
     assert "123456" not in raw_row
-    assert referral.id_number_masked == "G123***(A)"
+    assert referral.id_number_masked == "G12****(*)"
     assert referral.id_number_hash == identity.keyed_hash("hkid", "G123456A")
     assert identity.decrypt(referral.id_number_encrypted) == "G123456A"
 
@@ -207,3 +208,26 @@ def test_identity_number_never_reaches_urls_or_logs(client, referrer, referral_f
     page = client.get(good.url)
     assert "123456" not in page.content.decode()  # the referrer sees the masked form only
     assert "123456" not in caplog.text
+
+
+def test_another_accounts_token_names_a_form_of_ones_own(
+    client, referrer, caring_team, referral_form
+):
+    """A token copied from someone else's form (or guessed) reaches only the poster's own
+    referrals: theirs is untouched, the poster gets a referral of their own, and nothing
+    answers 500 (issue 14 item 5)."""
+    other = factories.UserFactory()
+    factories.MembershipFactory(user=other, service_unit=caring_team, role=Membership.Role.REFERRER)
+    data = referral_form()
+    client.force_login(referrer)
+    client.post(NEW, {key: value for key, value in data.items() if key != "submit"})  # a draft
+    theirs = Referral.objects.get(referrer=referrer)
+    client.force_login(other)
+
+    response = client.post(NEW, {**data, "subject_name_zh": "張三"})
+
+    assert response.status_code == 302
+    mine = Referral.objects.get(referrer=other)
+    assert mine.pk != theirs.pk and mine.status == Status.SUBMITTED
+    theirs.refresh_from_db()
+    assert (theirs.status, theirs.subject_name_zh) == (Status.DRAFT, "李美華")
