@@ -10,6 +10,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 
 from accounts.models import Membership, PartnerClient, User
 from accounts.two_factor import ENROLMENT_CODE_HOURS, reset_two_factor
+from welfare_portal.admin_changelists import BoundedDateHierarchyMixin
 
 # Backup codes are the person's own: nobody lists or edits them in the admin (a reset of
 # two-factor authentication removes them with the authenticator).
@@ -109,3 +110,25 @@ class PartnerClientAdmin(admin.ModelAdmin):
     autocomplete_fields = ["intake_team"]
     list_select_related = ["organisation", "application"]
     search_fields = ["organisation__code", "organisation__name_en", "application__client_id"]
+
+
+# --- django-axes' admins, with the changelist guard every admin has -----------------------
+# (a year past datetime's range in their date hierarchy was a 500; issue 14 item 4)
+
+
+def _bounded_axes_admins() -> None:
+    from axes import admin as axes_admin  # registers them first
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+
+    for model, base in [
+        (AccessAttempt, axes_admin.AccessAttemptAdmin),
+        (AccessLog, axes_admin.AccessLogAdmin),
+        (AccessFailureLog, axes_admin.AccessFailureLogAdmin),
+    ]:
+        if admin.site.is_registered(model):
+            admin.site.unregister(model)
+            bounded = type(base.__name__, (BoundedDateHierarchyMixin, base), {})
+            admin.site.register(model, bounded)
+
+
+_bounded_axes_admins()

@@ -2,7 +2,6 @@
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.options import IncorrectLookupParameters
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -24,24 +23,7 @@ from referrals.models import (
     WebhookEndpoint,
 )
 from referrals.selectors import referrals_visible_to
-
-
-class BoundedDateHierarchyMixin:
-    """A date hierarchy's year beyond any date (``?at__year=99999999999999999999``) made
-    Django's changelist raise OverflowError, a 500 (it catches only ValueError): it is the
-    changelist's "invalid filter" answer instead, as any other bad lookup; issue 14 item 4."""
-
-    def get_changelist(self, request, **kwargs):
-        base = super().get_changelist(request, **kwargs)
-
-        class BoundedChangeList(base):
-            def get_filters(self, request):
-                try:
-                    return super().get_filters(request)
-                except OverflowError as error:
-                    raise IncorrectLookupParameters(error) from error
-
-        return BoundedChangeList
+from welfare_portal.admin_changelists import BoundedDateHierarchyMixin
 
 
 class ReadOnlyAdminMixin:
