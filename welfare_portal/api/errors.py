@@ -7,8 +7,11 @@ it is answered here, with the status and code its class names, and one answered 
 found" exactly as a missing object is.
 """
 
+import math
+
 from django.http import Http404
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -65,6 +68,13 @@ OWN_MESSAGES = {
 def _own_message(exc: exceptions.APIException, message: str) -> str:
     """The API's message for an exception raised with DRF's default text; a message of
     its own (``AuthenticationFailed("...")``) is kept."""
+    if type(exc) is exceptions.Throttled and exc.wait is not None:  # DRF adds the wait
+        seconds = math.ceil(exc.wait)
+        return ngettext(
+            "Too many requests. Try again in %(seconds)s second.",
+            "Too many requests. Try again in %(seconds)s seconds.",
+            seconds,
+        ) % {"seconds": seconds}
     own = OWN_MESSAGES.get(type(exc))
     if own is None or message != str(type(exc).default_detail):
         return message

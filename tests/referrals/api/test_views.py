@@ -313,6 +313,9 @@ def test_each_client_has_its_own_rate_limit(client, two_organisations, settings)
     assert limited.status_code == 429
     assert limited.json()["error"] == "throttled"
     assert int(limited["Retry-After"]) > 0
+    assert limited.json()["message"].startswith("Too many requests. Try again in ")
+    in_chinese = client.get(url, HTTP_ACCEPT_LANGUAGE="zh-hant", **bearer(token_a))
+    assert in_chinese.json()["message"].startswith("請求過多")  # DRF's own has no zh-Hant
     assert client.get(url, **bearer(token_b)).status_code == 200
 
 
