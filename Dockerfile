@@ -46,13 +46,18 @@ COPY --from=builder /app/.venv /app/.venv
 COPY . .
 
 # collectstatic runs with DEBUG off so the WhiteNoise manifest storage is used. The
-# key and hosts below exist only for this RUN step (they are not ENV, so they do not
-# reach the running container); the real values come from the environment at run time.
+# keys and hosts below exist only for this RUN step (they are not ENV, so they do not
+# reach the running container); production refuses to start without real ones, which come
+# from the environment at run time. tests/test_compose.py runs this step as written.
 ARG BUILD_SECRET_KEY=collectstatic-only-build-key-never-used-at-runtime-0000
 ARG BUILD_ALLOWED_HOSTS=localhost
+ARG BUILD_IDENTITY_ENCRYPTION_KEYS=Y29sbGVjdHN0YXRpYy1vbmx5LW5vdC1hLXJlYWwta3k=
+ARG BUILD_IDENTITY_HASH_KEY=collectstatic-only-hash-key-never-used-at-runtime
 RUN DEBUG=false \
     SECRET_KEY="$BUILD_SECRET_KEY" \
     ALLOWED_HOSTS="$BUILD_ALLOWED_HOSTS" \
+    IDENTITY_ENCRYPTION_KEYS="$BUILD_IDENTITY_ENCRYPTION_KEYS" \
+    IDENTITY_HASH_KEY="$BUILD_IDENTITY_HASH_KEY" \
     python manage.py collectstatic --noinput \
     && python -m compileall -q -x '/\.venv/' /app
 

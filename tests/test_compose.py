@@ -8,8 +8,11 @@ long-running service must carry a health check.
 
 import importlib
 import json
+import os
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -394,3 +397,44 @@ def test_dockerignore_keeps_local_state_and_secrets_out():
     }
     for required in (".venv", ".git", ".env", "db.sqlite3", "staticfiles", "__pycache__"):
         assert required in patterns, f".dockerignore does not exclude {required}"
+
+
+# --- The build's collectstatic step, run as the Dockerfile writes it (issue 15) -------------
+
+
+def dockerfile_collectstatic_step() -> tuple[dict[str, str], list[str]]:
+    """The environment and command of the Dockerfile's ``RUN … collectstatic`` step, with
+    its ``ARG`` defaults filled in, as ``docker build`` would run it."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    args = dict(re.findall(r"^ARG (\w+)=(\S+)$", text, flags=re.M))
+    lines = text.splitlines()
+    [run] = [line for line in lines if line.startswith("RUN") and "collectstatic" in line]
+    step = run.removeprefix("RUN").split("&&")[0].split()
+    env, command = {}, []
+    for word in step:
+        name, sep, value = word.partition("=")
+        if sep and not command and name.isupper():
+            env[name] = re.sub(r"\$(\w+)", lambda m: args[m[1]], value.strip('"'))
+        else:
+            command.append(word)
+    return env, command
+
+
+def test_the_dockerfiles_collectstatic_step_runs_as_written(tmp_path):
+    """The step once set only SECRET_KEY and ALLOWED_HOSTS, and production settings refused
+    to load without the identity keys: ``docker compose up --build`` could not build."""
+    env, command = dockerfile_collectstatic_step()
+    assert command[:3] == ["python", "manage.py", "collectstatic"]
+    keep = {"PATH", "HOME", "LANG"}
+    clean = {key: value for key, value in os.environ.items() if key in keep}
+    result = subprocess.run(
+        [sys.executable, *command[1:]],
+        cwd=ROOT,
+        env={**clean, **env, "STATIC_ROOT": str(tmp_path / "static")},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "static" / "staticfiles.json").exists()

@@ -1,0 +1,77 @@
+"""The README's production commands, run as written (issue 15): the ``.env`` secrets
+command and ``check --deploy`` with what it writes."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+# What the caller's environment (a test run, a developer's shell) may hold that the README's
+# production environment does not.
+SETTINGS_FROM_ENV = {
+    "DEBUG",
+    "SECRET_KEY",
+    "ALLOWED_HOSTS",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "SECURE_SSL_REDIRECT",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
+    "IDENTITY_ENCRYPTION_KEYS",
+    "IDENTITY_HASH_KEY",
+    "TRUST_X_FORWARDED_PROTO",
+}
+
+
+def readme_env_command() -> str:
+    """Step 1 of the compose steps: the line that writes ``.env``."""
+    [line] = [line for line in README.read_text().splitlines() if line.rstrip().endswith("> .env")]
+    return line
+
+
+def write_env(directory: Path) -> dict[str, str]:
+    (directory / "scripts").symlink_to(ROOT / "scripts")
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", readme_env_command()],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = (directory / ".env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines)
+
+
+def test_the_env_command_writes_three_new_secrets(tmp_path):
+    first = write_env(tmp_path)
+    assert set(first) == {"SECRET_KEY", "IDENTITY_ENCRYPTION_KEYS", "IDENTITY_HASH_KEY"}
+    Fernet(first["IDENTITY_ENCRYPTION_KEYS"])  # a valid key, or this raises
+    assert len(first["SECRET_KEY"]) >= 50 and len(first["IDENTITY_HASH_KEY"]) >= 32
+    again = tmp_path / "again"
+    again.mkdir()
+    assert write_env(again)["SECRET_KEY"] != first["SECRET_KEY"]  # new every time
+
+
+def test_check_deploy_is_clean_with_what_the_env_command_writes(tmp_path):
+    """The README: ``check --deploy`` is clean with DEBUG off, ALLOWED_HOSTS and the three
+    secrets of step 1, nothing else."""
+    secrets = write_env(tmp_path)
+    env = {key: value for key, value in os.environ.items() if key not in SETTINGS_FROM_ENV}
+    env.update(secrets, DEBUG="false", ALLOWED_HOSTS="portal.example.org")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"no issues", result.stdout)
