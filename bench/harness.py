@@ -43,9 +43,19 @@ DEMO_REFERRER = "referrer.ssp"
 DEMO_OFFICER = "officer.ssp"
 
 
+# What the bench measures is production: a caller's DEBUG=true (left in the shell by the
+# README's seeding step, say) is overridden, and said so, never taken.
+FORCED = {"DEBUG"}
+
+
 def configure(**environment: str) -> None:
     """Production-like settings (DEBUG off, sessions in the database) plus ``environment``
-    (DATABASE_URL, REDIS_URL, …), then ``django.setup()``."""
+    (DATABASE_URL, REDIS_URL, …), then ``django.setup()``. The caller's environment may
+    change any setting but ``FORCED`` ones."""
+    for key in FORCED:
+        if os.environ.get(key, SETTINGS[key]).lower() != SETTINGS[key]:
+            print(f"bench: {key}={os.environ[key]} ignored; benchmarks run with {key}=false")
+            os.environ[key] = SETTINGS[key]
     os.environ.update({key: os.environ.get(key, value) for key, value in SETTINGS.items()})
     os.environ.update(environment)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "welfare_portal.settings")

@@ -75,3 +75,57 @@ def test_check_deploy_is_clean_with_what_the_env_command_writes(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"no issues", result.stdout)
+
+
+def names_read_by_the_code() -> set[str]:
+    names = set()
+    for module in (ROOT / "welfare_portal").glob("*.py"):
+        names |= set(re.findall(r'env(?:\.\w+)?\(\s*"([A-Z0-9_]+)"', module.read_text()))
+    return names
+
+
+def test_env_example_names_every_setting_the_code_reads_and_no_other():
+    example = (ROOT / ".env.example").read_text()
+    named = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", example, flags=re.M))
+    assert names_read_by_the_code() == named
+
+
+def test_a_command_without_production_settings_says_why_in_one_line():
+    """``demo_totp`` (any command) with DEBUG off and no secrets: the settings refuse, and
+    manage.py says so instead of printing a traceback through the settings module."""
+    env = {key: value for key, value in os.environ.items() if key not in SETTINGS_FROM_ENV}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "demo_totp"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("Configuration error: SECRET_KEY must be set")
+    assert "DEBUG=true" in result.stderr
+
+
+def test_the_bench_harness_overrides_a_callers_debug_mode(tmp_path):
+    """The README seeds the bench database with DEBUG=true in the shell; the benchmarks
+    that follow must still measure production settings, and say they override it."""
+    script = (
+        f"from bench import harness; harness.configure(STATIC_ROOT={str(tmp_path)!r}); "
+        "from django.conf import settings; print('DEBUG', settings.DEBUG)"
+    )
+    env = {key: value for key, value in os.environ.items() if key not in SETTINGS_FROM_ENV}
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**env, "DEBUG": "true", "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "DEBUG False" in result.stdout
+    assert "DEBUG=true ignored" in result.stdout
