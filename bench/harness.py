@@ -44,7 +44,7 @@ DEMO_OFFICER = "officer.ssp"
 
 
 # What the bench measures is production: a caller's DEBUG=true (left in the shell by the
-# README's seeding step, say) is overridden, and said so, never taken.
+# seeding step of docs/benchmarks.md, say) is overridden, and said so, never taken.
 FORCED = {"DEBUG"}
 
 

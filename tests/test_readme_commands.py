@@ -1,5 +1,7 @@
-"""The README's production commands, run as written (issue 15): the ``.env`` secrets
-command and ``check --deploy`` with what it writes."""
+"""The documented commands, run as written (issue 15): the ``.env`` secrets command of
+docs/operations.md, ``check --deploy`` with what it writes (docs/configuration.md), the
+one-line configuration error, the bench harness's production settings, .env.example; and
+the documentation itself: a short README, links that resolve inside the repository."""
 
 import os
 import re
@@ -11,6 +13,7 @@ from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+OPERATIONS = ROOT / "docs" / "operations.md"
 # What the caller's environment (a test run, a developer's shell) may hold that the README's
 # production environment does not.
 SETTINGS_FROM_ENV = {
@@ -29,7 +32,8 @@ SETTINGS_FROM_ENV = {
 
 def readme_env_command() -> str:
     """Step 1 of the compose steps: the line that writes ``.env``."""
-    [line] = [line for line in README.read_text().splitlines() if line.rstrip().endswith("> .env")]
+    lines = OPERATIONS.read_text().splitlines()
+    [line] = [line for line in lines if line.rstrip().endswith("> .env")]
     return line
 
 
@@ -129,3 +133,17 @@ def test_the_bench_harness_overrides_a_callers_debug_mode(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "DEBUG False" in result.stdout
     assert "DEBUG=true ignored" in result.stdout
+
+
+def test_the_readme_is_a_short_front_page():
+    assert len(README.read_bytes()) < 8 * 1024
+
+
+def test_every_relative_link_in_the_docs_resolves_inside_the_repository():
+    for document in [README, *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", document.read_text()):
+            if re.match(r"[a-z]+:", target):  # https:, mailto: (public references)
+                continue
+            resolved = (document.parent / target).resolve()
+            assert resolved.is_relative_to(ROOT), (document.name, target)
+            assert resolved.exists(), (document.name, target)

@@ -1,6 +1,6 @@
-"""The README's partner guide, run as written (curl and python3) against the live test server
-with the demo's clients: token, first page, filing a referral, accepting it; and its Python
-check of a webhook call, run on a call the portal really made."""
+"""The partner guide (docs/partner-api.md), run as written (curl and python3) against the
+live test server with the demo's clients: token, first page, filing a referral, accepting
+it; and its Python check of a webhook call, run on a call the portal really made."""
 
 import json
 import os
@@ -18,12 +18,11 @@ from referrals.models import Referral, ReferralEvent, Status, WebhookEndpoint, n
 from tests import factories
 from tests.referrals.test_webhooks import LOOPBACK, PartnerEndpoint
 
-README = Path(__file__).resolve().parents[3] / "README.md"
+GUIDE = Path(__file__).resolve().parents[3] / "docs" / "partner-api.md"
 
 
 def guide_script() -> str:
-    section = README.read_text().split("## Partner API", 1)[1]
-    [script] = re.findall(r"```bash\n(API=.*?)```", section, flags=re.S)
+    [script] = re.findall(r"```bash\n(API=.*?)```", GUIDE.read_text(), flags=re.S)
     return script
 
 
@@ -57,7 +56,7 @@ def test_the_readme_guide_works_against_the_demo(live_server, eager_tasks):
 
 
 def webhook_example() -> str:
-    section = README.read_text().split("## Partner API", 1)[1]
+    section = GUIDE.read_text()
     webhooks = section.split("**Webhooks.**", 1)[1].split("**Directory.**", 1)[0]
     [code] = re.findall(r"```python\n(.*?)```", webhooks, flags=re.S)
     return code
@@ -84,7 +83,7 @@ def test_the_readme_webhook_check_takes_a_real_call_once_and_refuses_forgeries(
     body, headers = call["body"].encode(), call["headers"]
 
     partner_code: dict = {}
-    exec(webhook_example(), partner_code)  # noqa: S102 - the README's own example
+    exec(webhook_example(), partner_code)  # noqa: S102 - the guide's own example
     partner_code["SECRET"] = endpoint.secret
     receive = partner_code["receive"]
 
