@@ -1,6 +1,6 @@
 """Latency of the work pages at realistic volume, through gunicorn on loopback.
 
-Usage (a PostgreSQL database seeded with ``seed_demo --referrals 1000000``, see docs/benchmarks.md)::
+Usage (a database seeded with ``seed_demo --referrals 1000000``, see docs/benchmarks.md)::
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/welfare_bench \\
         .venv/bin/python bench/pages.py --requests 50

@@ -11,3 +11,8 @@ class ReferralsConfig(AppConfig):
         # task modules lazily there): the web process publishes outbox messages to
         # ``referrals.tasks.run_outbox_message`` by name (referrals/outbox.py).
         from referrals import tasks  # noqa: F401
+        from referrals.health import CHECKS
+        from welfare_portal import health
+
+        for name, check in CHECKS.items():
+            health.register(name, check)

@@ -1,6 +1,9 @@
+from datetime import timedelta
+
 import pytest
 from django.db import connections
 from django.urls import reverse
+from django.utils import timezone
 
 from welfare_portal.health import database_status
 
@@ -44,3 +47,73 @@ def test_database_status_is_unreachable_when_the_server_refuses():
         assert database_status(unreachable) == "unreachable"
     finally:
         unreachable.close()
+
+
+# --- Work silently piling up (issue 15): reported as degraded, still a 200 ---------------
+
+
+@pytest.fixture
+def running_stack(settings):
+    """As in production: a broker and workers, so the sweeps are expected to run."""
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+
+
+def health(client):
+    response = client.get(reverse("healthz"))
+    return response.status_code, response.json()
+
+
+@pytest.mark.django_db
+def test_a_clean_system_reports_every_registered_check_ok(client, running_stack, settings):
+    settings.CELERY_BROKER_URL = settings.CELERY_BROKER_URL or "redis://127.0.0.1:6379/0"
+    status, body = health(client)
+    for name in ("routing", "sweeps", "deliveries"):
+        assert body["checks"][name] == "ok", body
+    assert body["degraded"] == []
+
+
+@pytest.mark.django_db
+def test_referrals_left_unrouted_are_a_routing_backlog(client):
+    from tests import factories
+
+    factories.ReferralFactory(
+        status="submitted", submitted_at=timezone.now() - timedelta(minutes=10)
+    )
+    status, body = health(client)
+    assert status == 200
+    assert body["checks"]["routing"] == "backlog"
+    assert "routing" in body["degraded"] and body["status"] in ("degraded", "fail")
+
+
+@pytest.mark.django_db
+def test_outbox_jobs_overdue_past_the_sweep_mean_the_sweeps_stopped(client, running_stack):
+    from referrals.models import OutboxMessage
+
+    OutboxMessage.objects.create(
+        job="referrals.services.referral_route",
+        args={"referral_id": 1},
+        queue="celery",
+        due_at=timezone.now() - timedelta(minutes=20),
+    )
+    _status, body = health(client)
+    assert body["checks"]["sweeps"] == "stale"
+    assert "sweeps" in body["degraded"]
+
+
+@pytest.mark.django_db
+def test_deliveries_retried_for_over_an_hour_are_failing(client):
+    from referrals.models import Delivery
+
+    Delivery.objects.create(
+        key="health-test",
+        channel=Delivery.Channel.EMAIL,
+        to="someone@example.org",
+        subject="s",
+        body="b",
+        attempts=4,
+        last_error="connection refused",
+        created_at=timezone.now() - timedelta(hours=2),
+    )
+    _status, body = health(client)
+    assert body["checks"]["deliveries"] == "failing"
+    assert "deliveries" in body["degraded"]
