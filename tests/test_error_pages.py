@@ -81,3 +81,21 @@ def test_the_apis_401_is_in_the_callers_language(client, token):
     assert response.has_header("WWW-Authenticate")
     message = response.json()["message"]
     assert any("\u4e00" <= char <= "\u9fff" for char in message), message
+
+
+@pytest.mark.parametrize(("path", "shape"), [("/queue/", "page"), ("/api/v1/referrals/", "json")])
+def test_a_number_too_large_for_the_database_is_a_400_not_a_500(path, shape):
+    """SQLite (the embedded demo) raises OverflowError binding an integer past 64 bits, from
+    any filter on any admin changelist or list: the middleware answers it as bad input."""
+    from welfare_portal.middleware import RefuseNulInQueryMiddleware
+
+    def view(request):
+        raise AssertionError("not reached")
+
+    middleware = RefuseNulInQueryMiddleware(view)
+    request = RequestFactory().get(path, {"id__exact": str(2**70)})
+    response = middleware.process_exception(request, OverflowError("Python int too large"))
+    assert response.status_code == 400
+    if shape == "json":
+        assert json.loads(response.content)["error"] == "invalid"
+    assert middleware.process_exception(request, ValueError("a bug")) is None
