@@ -11,23 +11,13 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
+from tests.test_settings import SETTINGS_FROM_ENV
+
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 OPERATIONS = ROOT / "docs" / "operations.md"
-# What the caller's environment (a test run, a developer's shell) may hold that the README's
-# production environment does not.
-SETTINGS_FROM_ENV = {
-    "DEBUG",
-    "SECRET_KEY",
-    "ALLOWED_HOSTS",
-    "DATABASE_URL",
-    "REDIS_URL",
-    "SECURE_SSL_REDIRECT",
-    "DJANGO_ALLOW_ASYNC_UNSAFE",
-    "IDENTITY_ENCRYPTION_KEYS",
-    "IDENTITY_HASH_KEY",
-    "TRUST_X_FORWARDED_PROTO",
-}
+# What the caller's environment (a test run, a developer's shell) may hold that the
+# documented production environment does not: the settings tests' own list.
 
 
 def readme_env_command() -> str:
