@@ -12,6 +12,10 @@ The scheme:
   random IV, so the same number encrypts differently every time). The keys come from
   ``settings.IDENTITY_ENCRYPTION_KEYS``: the first key encrypts, every key decrypts, so a
   key is rotated by putting the new one first and re-encrypting at leisure.
+* ``reencrypt`` and ``decrypts_with_primary`` carry a key rotation out: the first re-encrypts
+  a stored token under the first key (``MultiFernet.rotate``), the second says whether the
+  first key alone already reads it, so the old key can be removed once none is left
+  (``manage.py reencrypt_identities``, ``--check``).
 * ``keyed_hash`` is an HMAC-SHA256 of ``"<id_type>:<normalised>"`` under
   ``settings.IDENTITY_HASH_KEY``. It is deterministic, so it can be indexed and compared to
   find the same person twice without decrypting anything; being keyed, it cannot be
@@ -42,11 +46,14 @@ __all__ = [
     "IdType",
     "ProtectedIdentity",
     "decrypt",
+    "decrypts_with_primary",
     "encrypt",
     "keyed_hash",
     "mask",
     "normalise",
     "protect",
+    "reencrypt",
+    "rehash",
 ]
 
 
@@ -193,6 +200,55 @@ def decrypt(token: str) -> str:
         return fernet.decrypt(token.encode("ascii")).decode("utf-8")
     except (InvalidToken, UnicodeError, TypeError):
         raise ValueError("identity number could not be decrypted") from None
+
+
+def _primary_fernet() -> MultiFernet:
+    """The first configured key alone (the one ``encrypt`` uses)."""
+    _fernet()  # the same checks and messages for a missing or malformed key list
+    keys = settings.IDENTITY_ENCRYPTION_KEYS
+    first = keys if isinstance(keys, str | bytes) else keys[0]
+    return _multi_fernet((first,))
+
+
+def decrypts_with_primary(token: str) -> bool:
+    """True if the first key of ``settings.IDENTITY_ENCRYPTION_KEYS`` alone decrypts
+    ``token``: it needs no re-encryption, and no other key to be read."""
+    try:
+        if not isinstance(token, str):
+            raise TypeError
+        _primary_fernet().decrypt(token.encode("ascii"))
+    except (InvalidToken, UnicodeError, TypeError):
+        return False
+    return True
+
+
+def reencrypt(token: str) -> str:
+    """``token`` decrypted with whichever configured key fits and encrypted again under the
+    first key (``MultiFernet.rotate``; the token's timestamp is kept). The number itself
+    never leaves this function.
+
+    Raises ``ValueError`` (with no part of the token or plaintext in it) if no key fits or
+    the token is damaged, like ``decrypt``.
+    """
+    fernet = _fernet()
+    try:
+        if not isinstance(token, str):
+            raise TypeError
+        return fernet.rotate(token.encode("ascii")).decode("ascii")
+    except (InvalidToken, UnicodeError, TypeError):
+        raise ValueError("identity number could not be decrypted") from None
+
+
+def rehash(id_type: str, token: str) -> str:
+    """The keyed hash (``keyed_hash``, under the current ``IDENTITY_HASH_KEY``) of the
+    number that ``token`` holds: what ``id_number_hash`` must be after the hash key is
+    rotated. ``ValueError`` if the token cannot be decrypted or the stored document type is
+    not one we know (nothing of the number in the message)."""
+    number = decrypt(token)
+    try:
+        return keyed_hash(id_type, number)
+    except ValidationError:
+        raise ValueError("identity number has an unknown document type") from None
 
 
 def keyed_hash(id_type: str, normalised: str) -> str:
