@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 
 from welfare_portal.broker import transport_for
 from welfare_portal.cache import cache_settings
+from welfare_portal.observability import init_sentry, logging_settings, request_id_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -62,6 +63,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",  # single-use backup codes (accounts.two_factor)
     "axes",
     "csp",
+    "django_guid",  # request ids (welfare_portal/observability.py)
     "accounts",
     "districts",
     "services",
@@ -69,6 +71,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request id (X-Request-ID) is set before anything logs, and sent back on every
+    # answer (welfare_portal/observability.py).
+    "django_guid.middleware.guid_middleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
@@ -393,23 +398,11 @@ CONTENT_SECURITY_POLICY = {
 PERMISSIONS_POLICY = {
     feature: []
     for feature in (
-        "accelerometer",
-        "autoplay",
-        "camera",
-        "display-capture",
-        "fullscreen",
-        "geolocation",
-        "gyroscope",
-        "magnetometer",
-        "microphone",
-        "midi",
-        "payment",
-        "publickey-credentials-get",
-        "screen-wake-lock",
-        "usb",
-        "xr-spatial-tracking",
+        "accelerometer", "autoplay", "camera", "display-capture", "fullscreen", "geolocation",
+        "gyroscope", "magnetometer", "microphone", "midi", "payment",
+        "publickey-credentials-get", "screen-wake-lock", "usb", "xr-spatial-tracking",
     )
-}
+}  # fmt: skip
 
 # --- Login security: two-factor codes and lockout ----------------------------------
 # TOTP (django-otp): compulsory for district officers, unit supervisors and administrators,
@@ -481,11 +474,26 @@ EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="welfare-portal@example.org")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # httpx logs every webhook URL it calls at INFO; a partner's URL may carry a token.
-    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
-}
+# --- Logs, request ids and error reporting -------------------------------------------------
+# Every request has an id (django-guid): a valid UUID in its X-Request-ID header, or a new one.
+# It is sent back as X-Request-ID, carried into the Celery tasks the request queues (beat's
+# get their own) and written on every log line, web and worker (welfare_portal/observability.py).
+DJANGO_GUID = request_id_settings()
+# "json" (one object a line, for a log collector) or "text" (a developer's terminal, the demo).
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured("LOG_FORMAT must be json or text.")
+LOGGING = logging_settings(LOG_FORMAT, env.str("LOG_LEVEL", default="INFO"))
+# The Celery worker applies this LOGGING too, instead of its own (welfare_portal/celery.py).
+
+# Error reports to Sentry, only when SENTRY_DSN is set (empty: sentry-sdk is not started).
+# No personal data leaves: see observability.init_sentry and scrub_event.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env.str("SENTRY_ENVIRONMENT", default="production")
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
+if SENTRY_DSN:
+    init_sentry(
+        dsn=SENTRY_DSN,
+        environment=SENTRY_ENVIRONMENT,
+        traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
+    )
