@@ -1,9 +1,9 @@
 """Static checks of the production-shaped stack (docker-compose.yml + Dockerfile).
 
-No Docker engine runs on the development machines, so these tests parse the files
-and check them against the code they point at: the WSGI and Celery entry points
-must import, the app services must reach the compose services by name, and every
-long-running service must carry a health check.
+These parse the files and check them against the code they point at, in seconds and without
+root: the WSGI and Celery entry points must import, the app services must reach the compose
+services by name, and every long-running service must carry a health check.
+tests/test_compose_stack.py starts the stack for real.
 """
 
 import importlib
@@ -205,8 +205,11 @@ def test_web_runs_gunicorn_on_the_importable_wsgi_app(services):
     module = importlib.import_module(module_name)
     assert callable(getattr(module, attribute, None)), f"{targets[0]} is not a WSGI callable"
 
-    published = [str(port) for port in web.get("ports", [])]
-    assert "127.0.0.1:8000:8000" in published, published
+    # Published on the loopback address only, port 8000 unless WEB_PORT says otherwise.
+    published = [interpolate(port) for port in web.get("ports", [])]
+    assert published == ["127.0.0.1:8000:8000"], published
+    moved = [interpolate(port, {"WEB_PORT": "8080"}) for port in web.get("ports", [])]
+    assert moved == ["127.0.0.1:8080:8000"], moved
 
 
 def test_web_healthcheck_calls_healthz_with_python(services):
