@@ -377,6 +377,34 @@ def test_a_referral_filed_through_web_is_routed_by_the_worker(stack, app):
     assert detail["status"] == "assigned" and detail["unit"], detail
 
 
+def test_log_lines_are_json_and_carry_the_request_id_into_the_worker(stack, app):
+    request_id = uuid.uuid4().hex
+    response = app.post(
+        "/api/v1/referrals/",
+        json=referral_body(7),
+        headers={"Idempotency-Key": str(uuid.uuid4()), "X-Request-ID": request_id},
+    )
+    assert response.status_code == 201, response.text
+    assert response.headers["X-Request-ID"] == request_id
+    wait_routed(app, [response.json()["reference"]], timeout=120)
+    deadline = time.monotonic() + 60
+    while True:
+        worker = stack.logs("worker")
+        lines = [json.loads(line) for line in re.findall(r"^.*?(\{.*\})\s*$", worker, re.M)]
+        mine = [line for line in lines if line["request_id"] == request_id]
+        if any("succeeded" in line["message"] for line in mine):
+            break
+        assert time.monotonic() < deadline, f"no worker line with {request_id}:\n{worker[-3000:]}"
+        time.sleep(2)
+    assert all(line["task_id"] and line["task_name"] for line in mine), mine
+    assert {"timestamp", "level", "logger", "message"} <= set(mine[0])
+    # Nothing personal in any process's log: not the phone number, not the name.
+    everything = stack.sh("docker compose logs --no-log-prefix").stdout
+    assert referral_body(7)["phone"] not in everything
+    assert referral_body(7)["subject_name_zh"] not in everything
+    assert json.dumps(referral_body(7)["subject_name_zh"]).strip('"') not in everything
+
+
 def test_beat_sends_the_sweeps_and_the_worker_runs_them(stack, started):
     deadline = time.monotonic() + 150
     while True:
@@ -440,6 +468,20 @@ def test_documented_backup_restores_with_every_number_readable(stack):
     other = Fernet.generate_key().decode()
     wrong = check_identities(stack, other, "welfare_restore")
     assert wrong.returncode != 0 and "could not be decrypted" in wrong.stderr, wrong
+
+
+def test_documented_restore_goes_into_service(stack, app):
+    restored = count_referrals(stack, "welfare_restore")
+    began = time.monotonic()
+    stack.sh(documented_block("into-service"), timeout=600)
+    TIMINGS["restored database into service (documented block)"] = time.monotonic() - began
+    assert count_referrals(stack, "welfare") == restored
+    assert count_referrals(stack, "welfare_before_restore") == restored
+    health = httpx.get(f"{stack.url}/healthz", timeout=10).json()
+    assert health["status"] == "ok", health
+    reference, _ = file_referral(app, 4000, str(uuid.uuid4()), time.monotonic() + 60)
+    wait_routed(app, [reference], timeout=120)
+    assert count_referrals(stack, "welfare") == restored + 1
 
 
 def test_documented_key_rotation_keeps_every_number_readable(stack, app):
