@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
-from referrals import outbox, routing, sla
+from referrals import outbox, routing
 from referrals.errors import (
     IllegalTransition,
     NotPermitted,
@@ -29,7 +29,7 @@ from referrals.selectors import (
     routing_inputs,
     units_assignable_to,
 )
-from referrals.services import apply_decision, check, escalate, lock, record_change
+from referrals.services import apply_decision, check, due_at, escalate, lock, record_change
 from services.models import ServiceUnit
 
 
@@ -116,7 +116,7 @@ def _clock_rule(
     candidates = [r for r in [chosen, *urgent] if r is not None]
     if not candidates:
         return None
-    return min(candidates, key=lambda r: sla.add_business_time(now, r.sla_amount, r.sla_unit))
+    return min(candidates, key=lambda r: due_at(r, now, facts.risk_level))
 
 
 def _assignable_unit(referral: Referral, *, unit_id: int) -> ServiceUnit:
@@ -186,6 +186,9 @@ def referral_mark_overdue(*, referral_id: int, now: datetime | None = None) -> R
         outbox.enqueue(notify_office, event_id=event.pk)
         if reroute:
             apply_decision(referral, routing_decision_for(referral))
-        elif referral.escalated_at is None:
+        # Urgent work past its time goes up to the office at once, day or night, even while
+        # it is re-routed; other work when its rule says so.
+        urgent = referral.risk_level == RiskLevel.URGENT
+        if (urgent or not reroute) and referral.escalated_at is None:
             escalate(referral, actor=None, reason="", code="overdue")
     return referral

@@ -33,6 +33,7 @@ from referrals.models import (
     SERVING_STATUSES,
     Referral,
     ReferralEvent,
+    RiskLevel,
     RoutingRule,
     Status,
 )
@@ -291,12 +292,19 @@ ACTION_SERVICES = {
 }
 
 
-def _due_at(rule: RoutingRule | None, start: datetime) -> datetime:
-    if rule is None:
-        return sla.add_business_time(
-            start, settings.DEFAULT_SLA_BUSINESS_DAYS, sla.SlaUnit.BUSINESS_DAYS
-        )
-    return sla.add_business_time(start, rule.sla_amount, rule.sla_unit)
+def due_at(rule, start: datetime, risk_level: str) -> datetime:
+    """When an assignment under ``rule`` (a ``RoutingRule`` or the routing's ``RuleFacts``;
+    ``None``: the defaults) made at ``start`` must be acknowledged. The one home of the clock
+    choice: urgent work (``SLA_AROUND_THE_CLOCK_RISK_LEVELS``) runs 24 x 7, the rest in
+    business time; re-routing keeps the referral's risk level, and so its clock."""
+    around_the_clock = risk_level in settings.SLA_AROUND_THE_CLOCK_RISK_LEVELS
+    if rule is not None:
+        amount, unit = rule.sla_amount, rule.sla_unit
+    elif risk_level == RiskLevel.URGENT:
+        amount, unit = settings.URGENT_SLA_HOURS, sla.SlaUnit.BUSINESS_HOURS
+    else:
+        amount, unit = settings.DEFAULT_SLA_BUSINESS_DAYS, sla.SlaUnit.BUSINESS_DAYS
+    return sla.due_after(start, amount, unit, around_the_clock=around_the_clock)
 
 
 def apply_decision(
@@ -327,7 +335,7 @@ def apply_decision(
             changes={
                 "assigned_unit": unit,
                 "routing_rule": rule,
-                "due_at": _due_at(rule, now),
+                "due_at": due_at(rule, now, referral.risk_level),
                 "overdue_at": None,
             },
             details=details,

@@ -1,4 +1,8 @@
-"""Service-level clocks in Hong Kong business time.
+"""Service-level clocks: Hong Kong business time, or the clock itself (24 x 7).
+
+``due_after`` is the one place a deadline is worked out: around the clock (urgent work, see
+``settings.SLA_AROUND_THE_CLOCK_RISK_LEVELS``), an hour is an hour and a day is 24 of them;
+otherwise only business time counts (``add_business_time``).
 
 Offices open on weekdays, ``BUSINESS_HOURS`` (09:00–18:00 by default), and close on
 Hong Kong's general holidays as published by the ``holidays`` library (its ``public`` and
@@ -83,6 +87,16 @@ def add_business_time(start: datetime, amount: int, unit: str) -> datetime:
             return moment + remaining
         remaining -= closing - moment
         moment = datetime.combine(_next_business_day(moment.date()), opens, tzinfo=tz)
+
+
+def due_after(start: datetime, amount: int, unit: str, *, around_the_clock: bool) -> datetime:
+    """When ``amount`` hours or days from ``start`` run out: on the clock when
+    ``around_the_clock`` (a Friday 19:00 urgent referral with 4 hours is due at 23:00), in
+    business time otherwise."""
+    if around_the_clock:
+        hours = amount * 24 if unit == SlaUnit.BUSINESS_DAYS else amount
+        return start + timedelta(hours=hours)
+    return add_business_time(start, amount, unit)
 
 
 def describe(amount: int, unit: str) -> str:

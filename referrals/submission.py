@@ -220,7 +220,7 @@ def _apply(
         referral.id_number_encrypted = identity.ciphertext if identity else ""
         referral.id_number_hash = identity.digest if identity else ""
         referral.id_number_masked = identity.masked if identity else ""
-    referral.risk_level = risk_level_of(referral.risk_factors)
+    referral.risk_level = risk_level_of(referral.risk_factors, referral.consent_basis)
 
 
 def referral_save_draft(

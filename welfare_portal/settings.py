@@ -202,6 +202,9 @@ BUSINESS_HOURS = (
 )
 # Routed referrals no rule gives a time for are due within this many business days.
 DEFAULT_SLA_BUSINESS_DAYS = 2
+# Risk levels on a 24 x 7 clock (nights, holidays count); rule-less urgent work: URGENT_SLA_HOURS.
+SLA_AROUND_THE_CLOCK_RISK_LEVELS = env.list("SLA_AROUND_THE_CLOCK_RISK_LEVELS", default=["urgent"])
+URGENT_SLA_HOURS = env.int("URGENT_SLA_HOURS", default=4)
 # A referral still "submitted" this long after submission is re-queued by the sweep.
 ROUTING_SWEEP_AFTER_SECONDS = env.int("ROUTING_SWEEP_AFTER_SECONDS", default=60)
 # A follow-up job not done this long after it was queued (or was due to run again) is
@@ -475,16 +478,14 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="welfare-portal@example.org")
 
 # --- Logs, request ids and error reporting -------------------------------------------------
-# Every request has an id (django-guid): a valid UUID in its X-Request-ID header, or a new one.
-# It is sent back as X-Request-ID, carried into the Celery tasks the request queues (beat's
-# get their own) and written on every log line, web and worker (welfare_portal/observability.py).
+# Every request has an id (a valid UUID from X-Request-ID, or new), sent back, carried into the
+# Celery tasks it queues and written on every log line, web and worker (observability.py).
 DJANGO_GUID = request_id_settings()
 # "json" (one object a line, for a log collector) or "text" (a developer's terminal, the demo).
 LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
 if LOG_FORMAT not in ("json", "text"):
     raise ImproperlyConfigured("LOG_FORMAT must be json or text.")
 LOGGING = logging_settings(LOG_FORMAT, env.str("LOG_LEVEL", default="INFO"))
-# The Celery worker applies this LOGGING too, instead of its own (welfare_portal/celery.py).
 
 # Error reports to Sentry, only when SENTRY_DSN is set (empty: sentry-sdk is not started).
 # No personal data leaves: see observability.init_sentry and scrub_event.

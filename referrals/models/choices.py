@@ -80,8 +80,12 @@ RISK_OF = {
 RISK_ORDER = [RiskLevel.ROUTINE, RiskLevel.PRIORITY, RiskLevel.URGENT]
 
 
-def risk_level_of(factors) -> str:
-    """The highest level any ticked factor carries; routine when none is ticked."""
+def risk_level_of(factors, consent_basis: str | None = None) -> str:
+    """The highest level any ticked factor carries; routine when none is ticked. A referral
+    made without consent under the urgent-protection exemption is urgent whatever is ticked:
+    the exemption is for danger that cannot wait (issue 16)."""
+    if consent_basis == ConsentBasis.URGENT_PROTECTION:
+        return RiskLevel.URGENT
     levels = [RISK_OF[RiskFactor(code)] for code in factors]
     return max(levels, key=RISK_ORDER.index, default=RiskLevel.ROUTINE)
 

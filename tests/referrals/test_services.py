@@ -429,8 +429,8 @@ def test_an_urgent_referral_rerouted_by_hand_keeps_the_urgent_clock(
 ):
     """issue 14 item 14: the office sends an urgent mental-health referral (suggested: the
     ICCMW) to the IFSC instead. Whether no rule covers an IFSC for it or a slower one does
-    (child and family, 3 days), it keeps the urgent rule's 4 business hours, not the
-    2-day default."""
+    (child and family, 3 days), it keeps the urgent rule's 4 hours, not the 2-day default,
+    and they run on the clock (issue 16): due 4 hours after routing, night or day."""
     referral = make_referral(
         referrer, caring_team, ssp_area, needs=needs, status=Status.TRIAGE, risk_level="urgent"
     )
@@ -443,7 +443,11 @@ def test_an_urgent_referral_rerouted_by_hand_keeps_the_urgent_clock(
     referral.refresh_from_db()
     assert referral.assigned_unit == ifsc_unit
     assert referral.routing_rule == rule("mental-health-urgent")
-    assert_due_by_rule(referral.due_at, before, after, rule("mental-health-urgent"))
+    assert (rule("mental-health-urgent").sla_amount, rule("mental-health-urgent").sla_unit) == (
+        4,
+        "business_hours",
+    )
+    assert before + timedelta(hours=4) <= referral.due_at <= after + timedelta(hours=4)
     [event] = routing_events(referral)
     assert (event.details["suggested"], reason_codes(event)) == ("iccmw-f-01", ["override"])
 

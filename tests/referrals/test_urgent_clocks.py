@@ -1,0 +1,138 @@
+"""Clocks that fit the urgency (issue 16): urgent work runs on the clock, 24 x 7; the rest in
+Hong Kong business time. Re-routing keeps the referral's clock, overdue urgent work goes up
+to the office at once, and the urgent-protection exemption is urgent."""
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.urls import reverse
+
+from referrals import assignment, services, sla
+from referrals.models import Referral, RiskLevel, RoutingRule, Status, risk_level_of
+from tests.referrals.test_services import make_referral, rule
+
+pytestmark = pytest.mark.django_db
+
+HK = ZoneInfo("Asia/Hong_Kong")
+HOURS, DAYS = sla.SlaUnit.BUSINESS_HOURS, sla.SlaUnit.BUSINESS_DAYS
+
+
+def hk(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=HK)
+
+
+# Friday 2026-12-04; Christmas 2026: Fri 25 and Sat 26 are holidays; Easter 2026: Good Friday
+# 3 April to Tuesday 7 April (Ching Ming observed) closed, offices open again Wednesday 8.
+CLOCKS = [
+    # case, start, amount, unit, around the clock, due
+    ("friday-evening-urgent", "2026-12-04T19:00", 4, HOURS, True, "2026-12-04T23:00"),
+    ("friday-evening-business", "2026-12-04T19:00", 4, HOURS, False, "2026-12-07T13:00"),
+    ("friday-evening-2-days", "2026-12-04T19:00", 2, DAYS, False, "2026-12-09T09:00"),
+    ("urgent-day-is-24-hours", "2026-12-04T19:00", 1, DAYS, True, "2026-12-05T19:00"),
+    ("christmas-eve-business", "2026-12-24T16:00", 4, HOURS, False, "2026-12-28T11:00"),
+    ("christmas-eve-urgent", "2026-12-24T16:00", 4, HOURS, True, "2026-12-24T20:00"),
+    ("easter-long-weekend-business", "2026-04-02T17:00", 4, HOURS, False, "2026-04-08T12:00"),
+    ("easter-long-weekend-urgent", "2026-04-02T22:30", 4, HOURS, True, "2026-04-03T02:30"),
+]
+
+
+@pytest.mark.parametrize(
+    ("start", "amount", "unit", "around", "due"),
+    [pytest.param(*case[1:], id=case[0]) for case in CLOCKS],
+)
+def test_deadlines_on_the_clock_and_in_business_time(start, amount, unit, around, due):
+    assert sla.due_after(hk(start), amount, unit, around_the_clock=around) == hk(due)
+
+
+def test_the_risk_level_picks_the_clock(settings):
+    friday = hk("2026-12-04T19:00")
+    urgent_rule = rule("mental-health-urgent")
+    assert (urgent_rule.sla_amount, urgent_rule.sla_unit) == (4, HOURS)
+    assert services.due_at(urgent_rule, friday, RiskLevel.URGENT) == hk("2026-12-04T23:00")
+    # The same rule's hours counted for priority work: business time, Monday afternoon.
+    assert services.due_at(urgent_rule, friday, RiskLevel.PRIORITY) == hk("2026-12-07T13:00")
+    # No rule: urgent work gets URGENT_SLA_HOURS on the clock, the rest two business days.
+    assert services.due_at(None, friday, RiskLevel.URGENT) == hk("2026-12-04T23:00")
+    assert services.due_at(None, friday, RiskLevel.ROUTINE) == hk("2026-12-09T09:00")
+    # The policy is a setting: priority can be put on the clock too.
+    settings.SLA_AROUND_THE_CLOCK_RISK_LEVELS = ["urgent", "priority"]
+    assert services.due_at(None, friday, RiskLevel.PRIORITY) == hk("2026-12-06T19:00")
+
+
+def test_an_urgent_referral_routed_now_is_due_four_clock_hours_later(
+    referrer, caring_team, ssp_area, ifsc_unit, other_unit
+):
+    referral = make_referral(
+        referrer, caring_team, ssp_area, needs=("mental_health",), risk_level="urgent"
+    )
+    before = datetime.now(tz=HK)
+    routed = services.referral_route(referral_id=referral.pk)
+    after = datetime.now(tz=HK)
+    assert routed.status == Status.ASSIGNED
+    assert routed.routing_rule == rule("mental-health-urgent")
+    assert before + timedelta(hours=4) <= routed.due_at <= after + timedelta(hours=4)
+
+
+def test_overdue_urgent_work_is_escalated_at_once_even_while_it_is_rerouted(
+    referrer, caring_team, ssp_area, ifsc_unit, other_unit, district_officer
+):
+    # A rule that neither escalates at once nor when overdue (the seeded one does both).
+    RoutingRule.objects.filter(code="mental-health-urgent").update(
+        escalate_at_once=False, when_overdue=RoutingRule.WhenOverdue.REROUTE
+    )
+    referral = services.referral_route(
+        referral_id=make_referral(
+            referrer, caring_team, ssp_area, needs=("mental_health",), risk_level="urgent"
+        ).pk
+    )
+    assert referral.routing_rule == rule("mental-health-urgent")
+    assert referral.escalated_at is None
+    due = referral.due_at
+    assignment.referral_mark_overdue(referral_id=referral.pk, now=due - timedelta(seconds=1))
+    assert Referral.objects.get(pk=referral.pk).escalated_at is None  # not yet due
+
+    assignment.referral_mark_overdue(referral_id=referral.pk, now=due + timedelta(seconds=1))
+    after = Referral.objects.get(pk=referral.pk)
+    assert after.escalated_at is not None
+    assert after.events.filter(kind="escalation").count() == 1
+    assert after.events.filter(kind="overdue").count() == 1
+    assert after.events.filter(kind="routing").count() == 2  # re-routed too
+
+
+def test_overdue_priority_work_with_a_reroute_rule_is_not_escalated(
+    referrer, caring_team, ssp_area, ifsc_unit
+):
+    referral = services.referral_route(
+        referral_id=make_referral(referrer, caring_team, ssp_area, risk_level="priority").pk
+    )
+    assert referral.routing_rule.when_overdue == referral.routing_rule.WhenOverdue.REROUTE
+    assignment.referral_mark_overdue(
+        referral_id=referral.pk, now=referral.due_at + timedelta(seconds=1)
+    )
+    assert Referral.objects.get(pk=referral.pk).escalated_at is None
+
+
+def test_the_urgent_protection_exemption_is_urgent_whatever_is_ticked():
+    assert risk_level_of([], "consent") == RiskLevel.ROUTINE
+    assert risk_level_of([], "urgent_protection") == RiskLevel.URGENT
+    assert risk_level_of(["carer_hospitalised"], "urgent_protection") == RiskLevel.URGENT
+
+
+def test_a_form_filed_under_the_exemption_is_urgent(client, referrer, referral_form):
+    client.force_login(referrer)
+    response = client.post(
+        reverse("referrals:new"),
+        referral_form(
+            risk_factors=[],
+            consent_basis="urgent_protection",
+            consent_given_by=None,
+            consent_method=None,
+            consent_given_at=None,
+            consent_exemption_reason="Signs of neglect; she could not be asked.",
+        ),
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    referral = Referral.objects.get(referrer=referrer)
+    assert referral.risk_factors == []
+    assert referral.risk_level == RiskLevel.URGENT
