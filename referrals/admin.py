@@ -14,6 +14,7 @@ from referrals.models import (
     Delivery,
     Household,
     Notification,
+    OfficeClosure,
     ReferenceSequence,
     Referral,
     ReferralEvent,
@@ -255,3 +256,18 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     list_filter = ["is_active", "organisation"]
     search_fields = ["url", "organisation__code", "organisation__name_en"]
     readonly_fields = ["secret", "created_at"]
+
+
+@admin.register(OfficeClosure)
+class OfficeClosureAdmin(admin.ModelAdmin):
+    """Typhoon signal No. 8 and black rainstorm closures: business-time clocks of assignments
+    made from now on pause through them (``services.due_at``); urgent clocks do not."""
+
+    list_display = ["starts_at", "ends_at", "reason", "note", "recorded_by"]
+    list_filter = ["reason"]
+    fields = ["starts_at", "ends_at", "reason", "note"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.recorded_by = request.user
+        super().save_model(request, obj, form, change)

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.models import Membership, User
 from accounts.selectors import user_scope
-from referrals.models import SERVING_STATUSES, Referral, ReferralEvent, Status
+from referrals.models import SERVING_STATUSES, OfficeClosure, Referral, ReferralEvent, Status
 from services.models import ServiceUnit
 
 
@@ -424,3 +424,13 @@ def routing_past_due_q(now: datetime) -> Q:
     see it (issue 14 item 19)."""
     cutoff = now - timedelta(seconds=settings.ROUTING_SWEEP_AFTER_SECONDS)
     return Q(status=Status.SUBMITTED, submitted_at__lt=cutoff)
+
+
+def office_closures_from(start: datetime) -> list[tuple[datetime, datetime]]:
+    """Closures (typhoon signal No. 8, black rainstorm) not over by ``start``: the ones a
+    business-time clock started then may have to pause through (``sla.add_business_time``)."""
+    return list(
+        OfficeClosure.objects.filter(ends_at__gt=start)
+        .order_by("starts_at")
+        .values_list("starts_at", "ends_at")
+    )

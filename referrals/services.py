@@ -43,7 +43,7 @@ from referrals.notifications import (
     notify_partner,
     notify_referrer,
 )
-from referrals.selectors import routing_decision_for, unit_loads
+from referrals.selectors import office_closures_from, routing_decision_for, unit_loads
 from services.models import ServiceUnit
 
 logger = logging.getLogger(__name__)
@@ -296,7 +296,8 @@ def due_at(rule, start: datetime, risk_level: str) -> datetime:
     """When an assignment under ``rule`` (a ``RoutingRule`` or the routing's ``RuleFacts``;
     ``None``: the defaults) made at ``start`` must be acknowledged. The one home of the clock
     choice: urgent work (``SLA_AROUND_THE_CLOCK_RISK_LEVELS``) runs 24 x 7, the rest in
-    business time; re-routing keeps the referral's risk level, and so its clock."""
+    business time, paused through office closures; re-routing keeps the referral's risk
+    level, and so its clock."""
     around_the_clock = risk_level in settings.SLA_AROUND_THE_CLOCK_RISK_LEVELS
     if rule is not None:
         amount, unit = rule.sla_amount, rule.sla_unit
@@ -304,7 +305,9 @@ def due_at(rule, start: datetime, risk_level: str) -> datetime:
         amount, unit = settings.URGENT_SLA_HOURS, sla.SlaUnit.BUSINESS_HOURS
     else:
         amount, unit = settings.DEFAULT_SLA_BUSINESS_DAYS, sla.SlaUnit.BUSINESS_DAYS
-    return sla.due_after(start, amount, unit, around_the_clock=around_the_clock)
+    # Office closures pause business time only, so urgent work does not even read them.
+    closures = () if around_the_clock else office_closures_from(start)
+    return sla.due_after(start, amount, unit, around_the_clock=around_the_clock, closures=closures)
 
 
 def apply_decision(

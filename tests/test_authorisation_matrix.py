@@ -56,6 +56,7 @@ from referrals.models import (
     ApiIntake,
     Delivery,
     Notification,
+    OfficeClosure,
     ReferenceSequence,
     Referral,
     ReferralEvent,
@@ -581,6 +582,9 @@ def build_world() -> World:
             office=factories.office("SSP"), year=2000, last_value=1
         ),
         "referrals.routingrule": None,  # the first of the Hong Kong defaults
+        "referrals.officeclosure": OfficeClosure.objects.create(
+            starts_at=expires, ends_at=expires + timedelta(hours=6), reason="typhoon_signal_8"
+        ),
         "referrals.notification": notification,
         "referrals.delivery": delivery,
         "referrals.webhookendpoint": webhook,

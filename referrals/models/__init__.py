@@ -6,6 +6,7 @@ choices and small invariants.
 """
 
 from referrals.models.audit import AccessLog, ApiIntake
+from referrals.models.calendar import OfficeClosure
 from referrals.models.choices import (
     CLOSED_STATUSES,
     OPEN_STATUSES,
@@ -44,6 +45,7 @@ __all__ = [
     "Delivery",
     "Household",
     "Notification",
+    "OfficeClosure",
     "OutboxMessage",
     "ReferenceSequence",
     "Referral",

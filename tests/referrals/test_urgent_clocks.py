@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 
 from referrals import assignment, services, sla
-from referrals.models import Referral, RiskLevel, RoutingRule, Status, risk_level_of
+from referrals.models import OfficeClosure, Referral, RiskLevel, RoutingRule, Status, risk_level_of
 from tests.referrals.test_services import make_referral, rule
 
 pytestmark = pytest.mark.django_db
@@ -136,3 +136,98 @@ def test_a_form_filed_under_the_exemption_is_urgent(client, referrer, referral_f
     referral = Referral.objects.get(referrer=referrer)
     assert referral.risk_factors == []
     assert referral.risk_level == RiskLevel.URGENT
+
+
+# --- Office closures (typhoon signal No. 8, black rainstorm) pause business time ----------
+
+SIGNAL_8_MORNING = (hk("2026-12-04T11:00"), hk("2026-12-04T13:00"))
+FRIDAY_EVENING_TO_MONDAY_NOON = (hk("2026-12-04T17:00"), hk("2026-12-07T12:00"))
+ALL_MONDAY = (hk("2026-12-07T07:00"), hk("2026-12-07T20:00"))
+CLOSED = [
+    # case, start, amount, unit, closures, due
+    ("two-hours-lost", "2026-12-04T10:00", 4, HOURS, [SIGNAL_8_MORNING], "2026-12-04T16:00"),
+    ("over-a-weekend", "2026-12-04T16:00", 4, HOURS, [FRIDAY_EVENING_TO_MONDAY_NOON],
+     "2026-12-07T15:00"),
+    ("a-whole-day-lost", "2026-12-04T10:00", 1, DAYS, [ALL_MONDAY], "2026-12-08T10:00"),
+    ("closure-before-start", "2026-12-04T14:00", 2, HOURS, [SIGNAL_8_MORNING], "2026-12-04T16:00"),
+    ("two-closures", "2026-12-04T10:00", 4, HOURS, [SIGNAL_8_MORNING, ALL_MONDAY],
+     "2026-12-04T16:00"),
+    ("closure-after-due", "2026-12-04T09:00", 1, HOURS, [SIGNAL_8_MORNING], "2026-12-04T10:00"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("start", "amount", "unit", "closures", "due"),
+    [pytest.param(*case[1:], id=case[0]) for case in CLOSED],
+)
+def test_business_time_pauses_through_office_closures(start, amount, unit, closures, due):
+    assert sla.add_business_time(hk(start), amount, unit, closures) == hk(due)
+    assert sla.due_after(hk(start), amount, unit, around_the_clock=False, closures=closures) == (
+        hk(due)
+    )
+
+
+def test_urgent_clocks_run_through_a_closure():
+    start = hk("2026-12-04T10:00")
+    due = sla.due_after(start, 4, HOURS, around_the_clock=True, closures=[SIGNAL_8_MORNING])
+    assert due == hk("2026-12-04T14:00")
+
+
+def test_recorded_closures_pause_routine_deadlines_but_not_urgent_ones():
+    friday = hk("2026-12-04T10:00")
+    assert services.due_at(None, friday, RiskLevel.ROUTINE) == hk("2026-12-08T10:00")
+    OfficeClosure.objects.create(
+        starts_at=ALL_MONDAY[0], ends_at=ALL_MONDAY[1], reason="typhoon_signal_8"
+    )
+    OfficeClosure.objects.create(  # over before the clock starts: no effect
+        starts_at=hk("2026-12-01T09:00"), ends_at=hk("2026-12-01T18:00"), reason="other"
+    )
+    assert services.due_at(None, friday, RiskLevel.ROUTINE) == hk("2026-12-09T10:00")
+    assert services.due_at(None, friday, RiskLevel.URGENT) == hk("2026-12-04T14:00")
+
+
+ADD_CLOSURE = "admin:referrals_officeclosure_add"
+
+
+def closure_form(starts: str, ends: str) -> dict:
+    (start_day, start_time), (end_day, end_time) = starts.split("T"), ends.split("T")
+    return {
+        "starts_at_0": start_day,
+        "starts_at_1": start_time,
+        "ends_at_0": end_day,
+        "ends_at_1": end_time,
+        "reason": "black_rainstorm",
+        "note": "Black rainstorm warning issued at 06:40.",
+    }
+
+
+def test_an_administrator_records_a_closure_in_the_admin(admin_client, admin_user):
+    response = admin_client.post(
+        reverse(ADD_CLOSURE), closure_form("2026-12-07T06:40", "2026-12-07T14:00")
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    closure = OfficeClosure.objects.get()
+    assert (closure.starts_at, closure.ends_at) == (hk("2026-12-07T06:40"), hk("2026-12-07T14:00"))
+    assert closure.recorded_by == admin_user
+
+
+def test_a_closure_that_ends_before_it_starts_is_refused_in_chinese_too(admin_client):
+    for language, message in [
+        ("en", "A closure must end after it starts."),
+        ("zh-hant", "停止辦公的結束時間必須在開始時間之後。"),
+    ]:
+        response = admin_client.post(
+            reverse(ADD_CLOSURE),
+            closure_form("2026-12-07T14:00", "2026-12-07T06:40"),
+            HTTP_ACCEPT_LANGUAGE=language,
+        )
+        assert response.status_code == 200
+        assert message in response.content.decode()
+    assert not OfficeClosure.objects.exists()
+
+
+def test_only_administrators_reach_the_closures_admin(client, district_officer):
+    client.force_login(district_officer)
+    response = client.get(reverse(ADD_CLOSURE))
+    assert response.status_code in (302, 403)
+    assert not OfficeClosure.objects.exists()
