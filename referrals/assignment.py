@@ -24,12 +24,21 @@ from referrals.lifecycle import ESCALATABLE, OFFICE_ACTORS, TRANSITIONS, actor_r
 from referrals.models import Referral, ReferralEvent, RiskLevel, RoutingRule, Status
 from referrals.notifications import notify_office
 from referrals.selectors import (
+    office_closures_from,
     overdue_q,
     routing_decision_for,
     routing_inputs,
     units_assignable_to,
 )
-from referrals.services import apply_decision, check, due_at, escalate, lock, record_change
+from referrals.services import (
+    apply_decision,
+    check,
+    due_at,
+    escalate,
+    lock,
+    record_change,
+    runs_around_the_clock,
+)
 from services.models import ServiceUnit
 
 
@@ -116,7 +125,9 @@ def _clock_rule(
     candidates = [r for r in [chosen, *urgent] if r is not None]
     if not candidates:
         return None
-    return min(candidates, key=lambda r: due_at(r, now, facts.risk_level))
+    # Read once, not once per rule compared (and not at all on a 24 x 7 clock).
+    closures = None if runs_around_the_clock(facts.risk_level) else office_closures_from(now)
+    return min(candidates, key=lambda r: due_at(r, now, facts.risk_level, closures))
 
 
 def _assignable_unit(referral: Referral, *, unit_id: int) -> ServiceUnit:

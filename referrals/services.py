@@ -292,13 +292,20 @@ ACTION_SERVICES = {
 }
 
 
-def due_at(rule, start: datetime, risk_level: str) -> datetime:
+def runs_around_the_clock(risk_level: str) -> bool:
+    """Whether work of this risk level is timed 24 x 7 (``SLA_AROUND_THE_CLOCK_RISK_LEVELS``)
+    rather than in business time."""
+    return risk_level in settings.SLA_AROUND_THE_CLOCK_RISK_LEVELS
+
+
+def due_at(rule, start: datetime, risk_level: str, closures=None) -> datetime:
     """When an assignment under ``rule`` (a ``RoutingRule`` or the routing's ``RuleFacts``;
     ``None``: the defaults) made at ``start`` must be acknowledged. The one home of the clock
     choice: urgent work (``SLA_AROUND_THE_CLOCK_RISK_LEVELS``) runs 24 x 7, the rest in
-    business time, paused through office closures; re-routing keeps the referral's risk
+    business time, paused through office closures (read here unless the caller, comparing
+    several rules from one instant, passes them); re-routing keeps the referral's risk
     level, and so its clock."""
-    around_the_clock = risk_level in settings.SLA_AROUND_THE_CLOCK_RISK_LEVELS
+    around_the_clock = runs_around_the_clock(risk_level)
     if rule is not None:
         amount, unit = rule.sla_amount, rule.sla_unit
     elif risk_level == RiskLevel.URGENT:
@@ -306,7 +313,10 @@ def due_at(rule, start: datetime, risk_level: str) -> datetime:
     else:
         amount, unit = settings.DEFAULT_SLA_BUSINESS_DAYS, sla.SlaUnit.BUSINESS_DAYS
     # Office closures pause business time only, so urgent work does not even read them.
-    closures = () if around_the_clock else office_closures_from(start)
+    if around_the_clock:
+        closures = ()
+    elif closures is None:
+        closures = office_closures_from(start)
     return sla.due_after(start, amount, unit, around_the_clock=around_the_clock, closures=closures)
 
 
