@@ -322,8 +322,9 @@ def latest_routing_event(referral: Referral) -> ReferralEvent | None:
 
 # --- Whom the district office may assign to ----------------------------------------------
 
-# Unit types that file referrals or coordinate rather than take cases.
-NOT_ROUTABLE_TYPES = ("CARE_TEAM", "DSWO", "CARER_HOTLINE")
+# Unit types that file referrals or coordinate rather than take cases. The Carer Support
+# Hotline 182183 takes cases: it gives the emergency support of the carer-admitted pathway.
+NOT_ROUTABLE_TYPES = ("CARE_TEAM", "DSWO")
 
 
 def units_taking_referrals() -> QuerySet[ServiceUnit]:

@@ -74,7 +74,7 @@ RISK_OF = {
     RiskFactor.ABUSE_OR_NEGLECT: RiskLevel.URGENT,
     RiskFactor.NO_FOOD_OR_MONEY: RiskLevel.URGENT,
     RiskFactor.CARER_BREAKING_POINT: RiskLevel.PRIORITY,
-    RiskFactor.CARER_HOSPITALISED: RiskLevel.PRIORITY,
+    RiskFactor.CARER_HOSPITALISED: RiskLevel.URGENT,
     RiskFactor.UNSAFE_HOME: RiskLevel.PRIORITY,
 }
 RISK_ORDER = [RiskLevel.ROUTINE, RiskLevel.PRIORITY, RiskLevel.URGENT]

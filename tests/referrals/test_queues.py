@@ -594,7 +594,9 @@ def test_a_referral_left_unrouted_shows_in_needs_action_with_how_long_it_waited(
     ``ROUTING_SWEEP_AFTER_SECONDS`` the office sees it, with the minutes it has waited."""
     settings.ROUTING_SWEEP_AFTER_SECONDS = 60
     client.force_login(referrer)
-    assert client.post(reverse("referrals:new"), referral_form()).status_code == 302
+    # Not urgent: urgent work is in "needs action now" from the start.
+    form = referral_form(risk_factors=["unsafe_home"])
+    assert client.post(reverse("referrals:new"), form).status_code == 302
     referral = Referral.objects.get(referrer=referrer)
     assert referral.status == Status.SUBMITTED  # nothing routed it
 

@@ -88,7 +88,7 @@ def test_a_partner_files_a_referral_that_is_routed_like_the_forms(
     assert not referral.referrer.is_active and not referral.referrer.has_usable_password()
     assert referral.id_number_masked == "G12****(*)"
     assert "G123456" not in referral.id_number_encrypted
-    assert referral.risk_level == "priority"
+    assert referral.risk_level == "urgent"
     assert list(referral.needs.values_list("code", flat=True)) == ["child_family"]
     assert ApiIntake.objects.get().referral == referral
 

@@ -41,7 +41,7 @@ def test_submitting_stores_one_referral_with_reference_and_event(client, referre
     assert response.url == reverse("referrals:detail", args=[referral.public_id])
     assert referral.status == Status.SUBMITTED
     assert referral.reference.startswith("SSP-")
-    assert referral.risk_level == "priority"
+    assert referral.risk_level == "urgent"
     assert [n.code for n in referral.needs.all()] == ["elderly_care"]
     assert list(referral.events.values_list("from_status", "to_status")) == [("draft", "submitted")]
     page = client.get(response.url).content.decode()
