@@ -73,6 +73,13 @@ DEMO_USERS = [
         "iccmw-f-01",
         "unit staff, Sham Shui Po ICCMW (another unit)",
     ),
+    DemoUser(
+        "worker.hotline",
+        "Yip Hoi Ting",
+        Membership.Role.UNIT_STAFF,
+        "carer-hotline-01",
+        "unit staff, Carer Support Hotline 182183 (reaches the people urgent notices name)",
+    ),
 ]
 
 
@@ -164,6 +171,13 @@ DEMO_CLIENTS = [
         ("referrals:read", "referrals:write", "directory:read"),
         "care-team-f01",
         "app of the Sham Shui Po 01 caring team's NGO: files referrals through the API",
+    ),
+    DemoClient(
+        "demo-swd-notices",
+        "dswo-ssp",
+        ("notices:write",),
+        "dswo-ssp",
+        "SWD's relay of hospital notices (a carer admitted): sends urgent notices",
     ),
 ]
 

@@ -114,6 +114,7 @@ class PartnerClient(models.Model):
         REFERRALS_WRITE = "referrals:write", _("Update the organisation's referrals")
         DIRECTORY_READ = "directory:read", _("Read the service directory")
         REFERRALS_IDENTITY = "referrals:identity", _("See identity numbers in full")
+        NOTICES_WRITE = "notices:write", _("Send urgent notices (a carer admitted to hospital)")
 
     application = models.OneToOneField(
         settings.OAUTH2_PROVIDER_APPLICATION_MODEL,

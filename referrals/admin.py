@@ -11,6 +11,7 @@ from referrals.deliveries import deliveries_send_again
 from referrals.models import (
     AccessLog,
     ApiIntake,
+    ContactAttempt,
     Delivery,
     Household,
     Notification,
@@ -18,9 +19,11 @@ from referrals.models import (
     ReferenceSequence,
     Referral,
     ReferralEvent,
+    ReferralTask,
     RiskFactor,
     RiskLevel,
     RoutingRule,
+    UrgentNotice,
     WebhookEndpoint,
 )
 from referrals.selectors import referrals_visible_to
@@ -48,6 +51,33 @@ class ReferralEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = 0
 
 
+class ReferralTaskInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """Each unit's part (issue 16): changed through the services, read here."""
+
+    model = ReferralTask
+    fk_name = "referral"
+    fields = ["unit", "is_lead", "status", "due_at", "overdue_at", "outcome_summary", "closed_at"]
+    readonly_fields = fields
+    extra = 0
+
+
+class ContactAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = ContactAttempt
+    fields = ["at", "by", "outcome", "reason", "retry_at", "note"]
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(UrgentNotice)
+class UrgentNoticeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Notices from the hospital side (a carer admitted); each opened a referral per person."""
+
+    list_display = ["received_at", "carer_name", "hospital", "client"]
+    list_select_related = ["client__organisation", "client__application"]
+    search_fields = ["carer_name", "key", "referrals__reference"]
+    exclude = ["fingerprint"]
+
+
 @admin.register(Referral)
 class ReferralAdmin(BoundedDateHierarchyMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
@@ -63,7 +93,7 @@ class ReferralAdmin(BoundedDateHierarchyMixin, ReadOnlyAdminMixin, admin.ModelAd
     list_select_related = ["district", "assigned_unit"]
     date_hierarchy = "submitted_at"
     exclude = ["id_number_encrypted", "id_number_hash"]
-    inlines = [ReferralEventInline]
+    inlines = [ReferralTaskInline, ContactAttemptInline, ReferralEventInline]
 
     def get_queryset(self, request):
         # The same rule as every other path: other people's drafts stay private.

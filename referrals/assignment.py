@@ -6,6 +6,7 @@ transaction, the row lock, the ``version`` check, a timeline event, follow-ups q
 
 from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
@@ -29,8 +30,10 @@ from referrals.selectors import (
     routing_decision_for,
     routing_inputs,
     units_assignable_to,
+    units_taking_referrals,
 )
 from referrals.services import (
+    add_part,
     apply_decision,
     check,
     due_at,
@@ -186,6 +189,10 @@ def referral_mark_overdue(*, referral_id: int, now: datetime | None = None) -> R
             return referral
         rule = referral.routing_rule
         reroute = rule is None or rule.when_overdue == RoutingRule.WhenOverdue.REROUTE
+        task = referral.tasks.open().filter(is_lead=True).first()
+        if task is not None:
+            task.overdue_at = now
+            task.save(update_fields=["overdue_at", "updated_at"])
         event = record_change(
             referral,
             actor=None,
@@ -193,13 +200,52 @@ def referral_mark_overdue(*, referral_id: int, now: datetime | None = None) -> R
             kind=ReferralEvent.Kind.OVERDUE,
             changes={"overdue_at": now},
             details={"released": reroute, "due_at": referral.due_at.isoformat()},
+            task=task,
         )
         outbox.enqueue(notify_office, event_id=event.pk)
         if reroute:
             apply_decision(referral, routing_decision_for(referral))
         # Urgent work past its time goes up to the office at once, day or night, even while
-        # it is re-routed; other work when its rule says so.
+        # it is re-routed, and to the unit on call; other work when its rule says so.
         urgent = referral.risk_level == RiskLevel.URGENT
         if (urgent or not reroute) and referral.escalated_at is None:
             escalate(referral, actor=None, reason="", code="overdue")
+        if urgent:
+            call_on_call_unit(referral)
     return referral
+
+
+def call_on_call_unit(referral: Referral) -> ReferralEvent | None:
+    """Give the locked, urgent referral to the unit on call (``ON_CALL_UNIT_TYPES``: the
+    carers' hotline by default) serving its district, as a part of its lead (as its lead
+    when none is live: urgent work does not wait in triage overnight), on the 24-hour
+    clock; nothing when there is no such unit or it holds a task on the referral already."""
+    unit = (
+        units_taking_referrals()
+        .serving_district(referral.district_id)
+        .filter(unit_type__code__in=settings.ON_CALL_UNIT_TYPES)
+        .select_related("unit_type")
+        .order_by("code")
+        .first()
+    )
+    if unit is None or referral.tasks.open().filter(unit=unit).exists():
+        return None
+    facts = routing.UnitFacts(
+        id=unit.pk,
+        code=unit.code,
+        name_en=unit.name_en,
+        name_zh=unit.name_zh,
+        unit_type=unit.unit_type.code,
+        district_id=unit.district_id,
+    )
+    decision = routing.Decision(
+        rule=None,
+        chosen=routing.Candidate(unit=facts, coverage="district"),
+        runners_up=(),
+        reasons=(routing.Reason("on_call", {"unit": facts.label()}),),
+    )
+    lead = referral.tasks.open().filter(is_lead=True).first()
+    needs = {need.code for need in referral.needs.all()}
+    if lead is None:
+        return apply_decision(referral, decision, unit=unit)
+    return add_part(referral, decision, needs=needs, lead=lead)

@@ -46,7 +46,7 @@ from zoneinfo import ZoneInfo
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, F, Q, QuerySet, Value, Window
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Value, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -54,7 +54,14 @@ from django.utils.translation import gettext
 from accounts.models import User
 from accounts.selectors import districts_covered_by
 from districts.models import District
-from referrals.models import OPEN_STATUSES, Referral, ReferralEvent, Status
+from referrals.models import (
+    OPEN_STATUSES,
+    ContactAttempt,
+    ContactOutcome,
+    Referral,
+    ReferralEvent,
+    Status,
+)
 from referrals.selectors import overdue_q
 from services.models import NeedCategory, UnitType
 
@@ -62,7 +69,7 @@ HONG_KONG = ZoneInfo("Asia/Hong_Kong")
 COHORT_DAYS = 90
 TOP_NEEDS = 5
 CACHE_SECONDS = 60
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 def dashboard_districts(*, user: User) -> list[District]:
@@ -135,6 +142,8 @@ class Dashboard:
     unit_types: list[Row]
     total: Figures
     top_needs: list[NeedCount]
+    # Urgent notices of the cohort's days: notices → people → reached → urgent support.
+    notices: dict[str, int] = field(default_factory=dict)
 
 
 def period_starts(now: datetime) -> tuple[datetime, datetime, datetime]:
@@ -208,6 +217,7 @@ def dashboard_figures(*, districts: list[District], now: datetime) -> Dashboard:
         ),
         total=total,
         top_needs=_top_needs(district_ids, since=cohort_start, now=now),
+        notices=notice_funnel(district_ids=district_ids, since=cohort_start),
     )
 
 
@@ -354,3 +364,22 @@ def _top_needs(district_ids, *, since, now) -> list[NeedCount]:
         .order_by("-referral_count", "ordering", "code")[:TOP_NEEDS]
     )
     return [NeedCount(need=need, referrals=need.referral_count) for need in needs]
+
+
+def notice_funnel(*, district_ids=None, since: datetime | None = None) -> dict[str, int]:
+    """Notices → people → reached → urgent: the notices with a referral in the districts,
+    the people they named, those reached (either way) and those given urgent support."""
+    referrals = Referral.objects.filter(notice__isnull=False)
+    if district_ids is not None:
+        referrals = referrals.filter(district_id__in=district_ids)
+    if since is not None:
+        referrals = referrals.filter(submitted_at__gte=since)
+    attempts = ContactAttempt.objects.filter(referral=OuterRef("pk"))
+    reached = [ContactOutcome.REACHED_NO_NEED, ContactOutcome.REACHED_URGENT]
+    figures = referrals.order_by().aggregate(
+        notices=Count("notice", distinct=True),
+        people=Count("pk"),
+        reached=Count("pk", filter=Exists(attempts.filter(outcome__in=reached))),
+        urgent=Count("pk", filter=Exists(attempts.filter(outcome=ContactOutcome.REACHED_URGENT))),
+    )
+    return {name: figures[name] or 0 for name in ("notices", "people", "reached", "urgent")}

@@ -65,9 +65,11 @@ def email_delivery(*, key: str, to: str, subject: str, body: str, **fields) -> D
 
 
 def webhook_payload(event: ReferralEvent, event_type: str) -> dict:
-    """What a partner is told: which referral, for which unit, and when to answer. No
-    personal data; the partner reads the referral itself through the API."""
-    referral = event.referral
+    """What a partner is told: which referral, for which unit (and which of the referral's
+    tasks: the unit's own, issue 16), and when to answer. No personal data; the partner
+    reads the referral itself through the API."""
+    referral, task = event.referral, event.task
+    due = task.due_at if task is not None else referral.due_at
     return {
         "id": f"evt_{event.pk}",
         "type": event_type,
@@ -75,10 +77,11 @@ def webhook_payload(event: ReferralEvent, event_type: str) -> dict:
         "data": {
             "reference": referral.reference,
             "public_id": str(referral.public_id),
+            "task": str(task.public_id) if task is not None else None,
             "status": event.to_status,
             "unit": event.unit.code if event.unit else None,
             "risk_level": referral.risk_level,
-            "due_at": referral.due_at.isoformat() if referral.due_at else None,
+            "due_at": due.isoformat() if due else None,
         },
     }
 

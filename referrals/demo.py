@@ -20,13 +20,16 @@ from django.utils import timezone
 
 from districts.models import District
 from referrals.models import (
+    OPEN_TASK_STATUSES,
     RISK_OF,
     ConsentBasis,
     Household,
     ReferenceSequence,
     Referral,
     ReferralEvent,
+    ReferralTask,
     Status,
+    UrgentNotice,
     risk_level_of,
 )
 from services.models import NeedCategory, ServiceUnit
@@ -109,8 +112,14 @@ REFERRAL_COLUMNS = [
     "services_provided",
 ]
 EVENT_COLUMNS = ["referral_id", "actor_id", "at", "from_status", "to_status", "reason", "note"]
-EVENT_COLUMNS += ["unit_id", "kind", "details"]
+EVENT_COLUMNS += ["unit_id", "kind", "details", "task_id"]
 NEED_COLUMNS = ["referral_id", "needcategory_id"]
+# A referral held by a unit holds its task (issue 16), as migration 0016 gives every referral
+# from before tasks: the lead, in the referral's status, for all its needs.
+TASK_COLUMNS = ["id", "public_id", "referral_id", "unit_id", "is_lead", "part_of_id", "status"]
+TASK_COLUMNS += ["version", "due_at", "outcome_summary", "services_provided", "created_at"]
+TASK_COLUMNS += ["updated_at", "closed_at"]
+TASK_NEED_COLUMNS = ["referraltask_id", "needcategory_id"]
 
 
 @dataclass
@@ -130,7 +139,8 @@ def build_referrals(
     target: int, *, log: Callable[[str], None] = print, use_copy: bool | None = None
 ) -> int:
     """Top up the demo referrals to ``target``; returns how many were added."""
-    existing = Referral.objects.filter(is_demo_data=True).count()
+    # The generator's own: the demo's urgent notice opens two more (``build_notice``).
+    existing = Referral.objects.filter(is_demo_data=True, notice__isnull=True).count()
     missing = max(0, target - existing)
     if not missing:
         return 0
@@ -141,8 +151,8 @@ def build_referrals(
     while added < missing:
         size = min(CHUNK, missing - added)
         with transaction.atomic():
-            rows, needs, events = _generate_chunk(size, directory, rng)
-            (_copy_chunk if use_copy else _orm_chunk)(rows, needs, events)
+            tables = _generate_chunk(size, directory, rng)
+            (_copy_chunk if use_copy else _orm_chunk)(*tables)
         added += size
         log(f"  referrals: {existing + added:,} of {target:,}")
     if connection.vendor == "postgresql":
@@ -150,7 +160,13 @@ def build_referrals(
     return added
 
 
-LOADED_TABLES = (Referral, Referral.needs.through, ReferralEvent)
+LOADED_TABLES = (
+    Referral,
+    Referral.needs.through,
+    ReferralEvent,
+    ReferralTask,
+    ReferralTask.needs.through,
+)
 
 
 def _analyze() -> None:
@@ -221,19 +237,20 @@ def _reserve_references(keys: Counter) -> dict[tuple[str, int], int]:
     return first
 
 
-def _next_ids(size: int) -> int:
-    """The first of ``size`` fresh primary keys for referrals (table locked on PostgreSQL)."""
+def _next_ids(size: int, model=Referral) -> int:
+    """The first of ``size`` fresh primary keys of ``model``'s table (locked on PostgreSQL)."""
+    table = model._meta.db_table
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("LOCK TABLE referrals_referral IN EXCLUSIVE MODE")
-            cursor.execute("SELECT COALESCE(MAX(id), 0) FROM referrals_referral")
+            cursor.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
+            cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}")  # noqa: S608 - a model's table
             start = cursor.fetchone()[0] + 1
-            cursor.execute(
-                "SELECT setval(pg_get_serial_sequence('referrals_referral', 'id'), %s)",
-                [start + size - 1],
-            )
+            if size:
+                cursor.execute(
+                    "SELECT setval(pg_get_serial_sequence(%s, 'id'), %s)", [table, start + size - 1]
+                )
         return start
-    last = Referral.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    last = model.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     return last + 1
 
 
@@ -258,7 +275,7 @@ def _generate_chunk(size: int, directory: Directory, rng: random.Random):
     first_id = _next_ids(size)
     statuses, status_weights = list(STATUS_WEIGHTS), list(STATUS_WEIGHTS.values())
     factors = list(RISK_OF)
-    rows, needs, events = [], [], []
+    rows, needs, events, held = [], [], [], []
     for offset, (submitted_at, district) in enumerate(plans):
         pk = first_id + offset
         key = (district.welfare_office_id, timezone.localtime(submitted_at).year)
@@ -318,23 +335,84 @@ def _generate_chunk(size: int, directory: Directory, rng: random.Random):
                 "Synthetic services." if status == Status.COMPLETED else "",
             )
         )
-        for need in rng.sample(directory.needs, k=rng.choice([1, 1, 2])):
-            needs.append((pk, need))
+        chosen = rng.sample(directory.needs, k=rng.choice([1, 1, 2]))
+        needs.extend((pk, need) for need in chosen)
         events.append(
-            (pk, referrer_id, submitted_at, "draft", "submitted", "", "", None, "status", "{}")
+            (
+                pk,
+                referrer_id,
+                submitted_at,
+                "draft",
+                "submitted",
+                "",
+                "",
+                None,
+                "status",
+                "{}",
+                None,
+            )
         )
         if status != Status.SUBMITTED:
-            events.append(
-                (pk, None, changed_at, "submitted", status, reason, "", unit_id, "status", "{}")
+            held.append((pk, unit_id, status, submitted_at, changed_at, reason, chosen, rows[-1]))
+    tasks, task_needs = _tasks_of(held, events)
+    return rows, needs, events, tasks, task_needs
+
+
+def _tasks_of(held, events):
+    """The task of each referral a unit holds, its needs, and the referral's step after
+    submission (on that task when there is one)."""
+    first_task = _next_ids(sum(1 for _pk, unit_id, *_rest in held if unit_id), ReferralTask)
+    tasks, task_needs = [], []
+    for pk, unit_id, status, submitted_at, changed_at, reason, chosen, row in held:
+        task_id = None
+        if unit_id:
+            task_id = first_task + len(tasks)
+            values = dict(zip(REFERRAL_COLUMNS, row, strict=True))
+            closed = None if status in OPEN_TASK_STATUSES else changed_at
+            tasks.append(
+                (
+                    task_id,
+                    uuid.uuid4(),
+                    pk,
+                    unit_id,
+                    True,
+                    None,
+                    status,
+                    1,
+                    values["due_at"],
+                    values["outcome_summary"],
+                    values["services_provided"],
+                    submitted_at,
+                    changed_at,
+                    closed,
+                )
             )
-    return rows, needs, events
+            task_needs.extend((task_id, need) for need in chosen)
+        events.append(
+            (
+                pk,
+                None,
+                changed_at,
+                "submitted",
+                status,
+                reason,
+                "",
+                unit_id,
+                "status",
+                "{}",
+                task_id,
+            )
+        )
+    return tasks, task_needs
 
 
-def _copy_chunk(rows, needs, events) -> None:
+def _copy_chunk(rows, needs, events, tasks, task_needs) -> None:
     with connection.cursor() as cursor:
         for table, columns, data in (
             ("referrals_referral", REFERRAL_COLUMNS, rows),
             ("referrals_referral_needs", NEED_COLUMNS, needs),
+            ("referrals_referraltask", TASK_COLUMNS, tasks),
+            ("referrals_referraltask_needs", TASK_NEED_COLUMNS, task_needs),
             ("referrals_referralevent", EVENT_COLUMNS, events),
         ):
             statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
@@ -343,7 +421,7 @@ def _copy_chunk(rows, needs, events) -> None:
                     copy.write_row(row)
 
 
-def _orm_chunk(rows, needs, events) -> None:
+def _orm_chunk(rows, needs, events, tasks, task_needs) -> None:
     referrals = []
     for row in rows:
         values = dict(zip(REFERRAL_COLUMNS, row, strict=True))
@@ -354,6 +432,13 @@ def _orm_chunk(rows, needs, events) -> None:
         [Referral.needs.through(referral_id=r, needcategory_id=n) for r, n in needs],
         batch_size=1000,
     )
+    ReferralTask.objects.bulk_create(
+        [ReferralTask(**dict(zip(TASK_COLUMNS, t, strict=True))) for t in tasks], batch_size=500
+    )
+    ReferralTask.needs.through.objects.bulk_create(
+        [ReferralTask.needs.through(referraltask_id=t, needcategory_id=n) for t, n in task_needs],
+        batch_size=1000,
+    )
     ReferralEvent.objects.bulk_create(
         [
             ReferralEvent(**dict(zip(EVENT_COLUMNS, e, strict=True)) | {"details": {}})
@@ -361,3 +446,55 @@ def _orm_chunk(rows, needs, events) -> None:
         ],
         batch_size=1000,
     )
+
+
+DEMO_NOTICE_KEY = "demo-notice-0001"
+DEMO_NOTICE_PEOPLE = (("示範長者甲", "Demo elder A", 86), ("示範長者乙", "Demo elder B", 79))
+
+
+def build_notice() -> int:
+    """One urgent notice for the tour (issue 16), sent once through the real intake by the
+    demo's SWD relay client: a Sham Shui Po carer admitted to hospital who cares for two
+    elders. Routing gives each person a task for the carers' hotline and one for the local
+    unit. Returns how many referrals it opened (0 when it was sent before)."""
+    from accounts.models import PartnerClient
+    from referrals.notices import Person, notice_receive
+
+    partner = (
+        PartnerClient.objects.select_related("intake_team")
+        .filter(application__client_id="demo-swd-notices")
+        .first()
+    )
+    if partner is None or UrgentNotice.objects.filter(client=partner, key=DEMO_NOTICE_KEY).exists():
+        return 0
+    district = District.objects.get(code="F")
+    area = district.sub_districts.filter(code="F01").first()
+    needs = list(NeedCategory.objects.filter(code="elderly_care"))
+    people = [
+        Person(
+            values={
+                "district": district,
+                "sub_district": area,
+                "subject_name_zh": name_zh,
+                "subject_name_en": name_en,
+                "age": age,
+                "address": "(demo) Sham Shui Po block 12",
+                "is_demo_data": True,
+            },
+            needs=needs,
+        )
+        for name_zh, name_en, age in (
+            ("示範長者甲", "Demo elder A", 86),
+            ("示範長者乙", "Demo elder B", 79),
+        )
+    ]
+    intake = notice_receive(
+        partner=partner,
+        key=DEMO_NOTICE_KEY,
+        fingerprint="demo",
+        carer_name="示範照顧者 (demo carer)",
+        hospital="(demo) Caritas Medical Centre",
+        people=people,
+        token_for=lambda index: uuid.uuid5(uuid.NAMESPACE_URL, f"demo-notice:{index}"),
+    )
+    return len(intake.referrals)

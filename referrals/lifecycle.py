@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from accounts.selectors import user_scope
-from referrals.models import OPEN_STATUSES, Referral, ReferralEvent, Status
+from referrals.models import LEFT_TASK_STATUSES, OPEN_STATUSES, Referral, ReferralEvent, Status
 from referrals.routing import reasons_from_json
 from services.models import ServiceUnit
 
@@ -113,15 +113,18 @@ TRANSITIONS: dict[str, Transition] = {
 }
 
 
-def actor_roles(*, user: User | None, referral: Referral, partner=None) -> set[Actor]:
+def actor_roles(*, user: User | None, referral: Referral, partner=None, task=None) -> set[Actor]:
     """The capacities in which ``user`` acts on ``referral`` (one query for memberships).
+    With ``task`` (a ``ReferralTask`` of the referral), the unit capacity is that task's
+    unit's, not the referral's lead unit's: a unit acts on its own task only.
 
     A partner system (``accounts.PartnerClient``, no user) acts as the assigned unit when
     that unit belongs to its organisation, and as nothing else.
     """
+    unit_id = task.unit_id if task is not None else referral.assigned_unit_id
     if partner is not None:
         unit_is_theirs = ServiceUnit.objects.filter(
-            pk=referral.assigned_unit_id, organisation_id=partner.organisation_id
+            pk=unit_id, organisation_id=partner.organisation_id
         ).exists()
         return {Actor.UNIT} if unit_is_theirs else set()
     if user is None:
@@ -134,23 +137,67 @@ def actor_roles(*, user: User | None, referral: Referral, partner=None) -> set[A
     if referral.referrer_id == user.pk:
         roles.add(Actor.REFERRER)
     scope = user_scope(user)  # the one home of who covers what (accounts/selectors.py)
-    if referral.assigned_unit_id is not None and referral.assigned_unit_id in scope.unit_ids:
+    if unit_id is not None and unit_id in scope.unit_ids:
         roles.add(Actor.UNIT)
     if referral.district_id in scope.district_ids:
         roles.add(Actor.OFFICE)
     return roles
 
 
-def available_transitions(*, roles: set[Actor], referral: Referral) -> list[Transition]:
-    """What the page may offer: transitions from the current status that these roles may make."""
+def available_transitions(*, roles: set[Actor], referral: Referral, task=None) -> list[Transition]:
+    """What the page may offer: transitions from the current status that these roles may
+    make; a unit's steps from the status of its own ``task`` when it holds one."""
+
+    def current(transition: Transition) -> str:
+        unit_step = transition.actors == UNIT_ACTORS
+        return task.status if unit_step and task is not None else referral.status
+
     return [
         t
         for t in TRANSITIONS.values()
         if t.action != "submit"
         and t.action != "assign"
-        and referral.status in t.sources
+        and current(t) in t.sources
         and roles & t.actors
     ]
+
+
+def own_task(tasks, unit_ids=None) -> object | None:
+    """Among a referral's ``tasks`` (loaded, oldest first), the one someone working in
+    ``unit_ids`` (``None``: all of these tasks are theirs) acts on: their unit's open task,
+    else its latest, so a step on finished work is refused as such. The page asks it of the
+    tasks it loaded; ``task_steps.acting_task`` of the actor's tasks read under the lock."""
+    mine = [task for task in tasks if unit_ids is None or task.unit_id in unit_ids]
+    return next((task for task in reversed(mine) if task.is_open), mine[-1] if mine else None)
+
+
+# --- A referral's status from its tasks (issue 16) -----------------------------------------
+#
+# Each unit asked to act holds a task (``referrals/models/task.py``); the referral's status
+# is the furthest any live task has got, in this order: one unit at work makes the referral
+# in progress; else one that accepted makes it accepted; else it waits on a unit (assigned);
+# else every live task is on hold. With no live task, a referral whose units all finished is
+# completed when any completed it, failed otherwise; one whose lead declined waits to be
+# routed again (rejected). With one task, the referral's status is the task's.
+
+LIVE_TASK_PRECEDENCE = (Status.IN_PROGRESS, Status.ACCEPTED, Status.ASSIGNED, Status.ON_HOLD)
+
+
+def status_from_tasks(tasks) -> str | None:
+    """The referral status its ``tasks`` give: (status, is_lead) pairs, oldest first. ``None``
+    when they decide nothing (no task: the referral-level status stands)."""
+    statuses = [status for status, _lead in tasks]
+    for status in LIVE_TASK_PRECEDENCE:
+        if status in statuses:
+            return status
+    leads = [status for status, lead in tasks if lead]
+    if leads and leads[-1] == Status.REJECTED:
+        return Status.REJECTED
+    if Status.COMPLETED in statuses:
+        return Status.COMPLETED
+    if Status.FAILED in statuses:
+        return Status.FAILED
+    return None
 
 
 # Open referrals the district office may flag for its own attention.
@@ -249,20 +296,67 @@ class VisibleEvent:
 
 
 def visible_event(
-    event: ReferralEvent, *, roles: set[Actor] | frozenset[Actor], reader_id: int | None = None
+    event: ReferralEvent,
+    *,
+    roles: set[Actor] | frozenset[Actor],
+    reader_id: int | None = None,
+    unit_ids: frozenset[int] | None = None,
 ) -> VisibleEvent:
     """``event`` for a reader acting in ``roles`` (``actor_roles``); ``reader_id`` is the
-    reader's user id, whose own steps show their text. No roles: what every reader sees."""
+    reader's user id, whose own steps show their text. No roles: what every reader sees.
+
+    With several units on a referral (issue 16), a unit reads the case notes of the
+    referral's own steps and of its own tasks, not another unit's: with ``unit_ids`` (the
+    reader's units among the referral's tasks, ``reader_unit_ids``) a step on another
+    unit's task shows its status only, to the lead unit too."""
     own_step = reader_id is not None and event.actor_id == reader_id
-    return VisibleEvent(event, shows_case_notes=bool(roles & CASE_NOTE_READERS) or own_step)
+    notes = bool(roles & CASE_NOTE_READERS) or own_step
+    if notes and not roles & (CASE_NOTE_READERS - {Actor.UNIT}) and not own_step:
+        notes = unit_ids is None or event.task_id is None or event.unit_id in unit_ids
+    return VisibleEvent(event, shows_case_notes=notes)
 
 
 def timeline_for(
-    referral: Referral, *, roles: set[Actor] | frozenset[Actor], reader_id: int | None = None
+    referral: Referral,
+    *,
+    roles: set[Actor] | frozenset[Actor],
+    reader_id: int | None = None,
+    unit_ids: frozenset[int] | None = None,
 ) -> list[VisibleEvent]:
     """The referral's timeline for one reader, from its (prefetched) events: no query of its
     own beyond ``referral.events.all()``."""
-    return [visible_event(e, roles=roles, reader_id=reader_id) for e in referral.events.all()]
+    return [
+        visible_event(e, roles=roles, reader_id=reader_id, unit_ids=unit_ids)
+        for e in referral.events.all()
+    ]
+
+
+# Who sees every unit's part of a referral (status, needs, outcome; never notes): those with
+# a view of the whole referral, and its lead unit. A unit serving one part sees its own.
+WHOLE_REFERRAL_READERS = frozenset({Actor.REFERRER, Actor.OFFICE, Actor.ADMIN})
+
+
+def reader_unit_ids(referral: Referral, *, user: User | None = None, partner=None) -> frozenset:
+    """The units of ``referral``'s tasks (prefetched, with their units) the reader works for:
+    a partner system's organisation's, or those of the person's memberships."""
+    tasks = referral.tasks.all()
+    if partner is not None:
+        return frozenset(
+            t.unit_id for t in tasks if t.unit.organisation_id == partner.organisation_id
+        )
+    mine = set(user_scope(user).unit_ids) if user is not None else set()
+    return frozenset(t.unit_id for t in tasks if t.unit_id in mine)
+
+
+def tasks_for(referral: Referral, *, roles, unit_ids: frozenset[int]) -> list:
+    """The tasks of ``referral`` (prefetched) one reader sees (``WHOLE_REFERRAL_READERS``)."""
+    tasks = list(referral.tasks.all())
+    leads = any(
+        t.is_lead and t.unit_id in unit_ids and t.status not in LEFT_TASK_STATUSES for t in tasks
+    )
+    if roles & WHOLE_REFERRAL_READERS or leads:
+        return tasks
+    return [t for t in tasks if t.unit_id in unit_ids]
 
 
 def reading_roles(*, referral: Referral, user: User | None = None, partner=None) -> set[Actor]:
@@ -273,5 +367,13 @@ def reading_roles(*, referral: Referral, user: User | None = None, partner=None)
     if partner is not None and Referral.assigned_unit.is_cached(referral):
         unit = referral.assigned_unit
         theirs = unit is not None and unit.organisation_id == partner.organisation_id
+        # Or a task of theirs on it (loaded with the referral), as ``tasks_seen_by`` says.
+        prefetched = getattr(referral, "_prefetched_objects_cache", {})
+        if not theirs and "tasks" in prefetched:
+            theirs = any(
+                t.unit.organisation_id == partner.organisation_id
+                and t.status not in LEFT_TASK_STATUSES
+                for t in referral.tasks.all()
+            )
         return {Actor.UNIT} if theirs else set()
     return actor_roles(user=user, referral=referral, partner=partner)

@@ -51,7 +51,7 @@ def office_officers(office_id: int):
 def notify_assignment(*, event_id: int) -> list[Notification]:
     """Tell the assigned unit's staff about a routing event, and call the webhooks the
     unit's organisation registered."""
-    event = ReferralEvent.objects.select_related("referral", "unit").get(pk=event_id)
+    event = ReferralEvent.objects.select_related("referral", "unit", "task").get(pk=event_id)
     if event.to_status != Status.ASSIGNED or event.unit_id is None:
         return []
     notifications = notify(event, unit_staff(event.unit_id), Notification.Kind.ASSIGNED)
@@ -64,7 +64,7 @@ def notify_partner(*, event_id: int) -> list[Delivery]:
     """Tell the unit's organisation (its webhooks) that a referral it holds or held changed
     status: ``referral.cancelled`` when withdrawn or entered in error, else
     ``referral.updated``."""
-    event = ReferralEvent.objects.select_related("referral", "unit").get(pk=event_id)
+    event = ReferralEvent.objects.select_related("referral", "unit", "task").get(pk=event_id)
     closed_by_others = (Status.CANCELLED, Status.ENTERED_IN_ERROR)
     event_type = (
         WebhookEndpoint.Event.CANCELLED

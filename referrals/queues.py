@@ -10,14 +10,33 @@ from datetime import datetime
 
 import django_filters
 from django import forms
-from django.db.models import BooleanField, ExpressionWrapper, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import (
+    BooleanField,
+    Case,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    When,
+)
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from accounts.selectors import user_scope
 from districts.models import District, SubDistrict
-from referrals.models import OPEN_STATUSES, Referral, ReferralEvent, RiskLevel, Status
+from referrals.models import (
+    OPEN_STATUSES,
+    OPEN_TASK_STATUSES,
+    Referral,
+    ReferralEvent,
+    ReferralTask,
+    RiskLevel,
+    Status,
+)
 from referrals.selectors import (
     NOT_ROUTABLE_TYPES,
     overdue_q,
@@ -255,29 +274,42 @@ INBOX_TABS = {
     "closed": (_("Closed"), lambda now: Q(status__in=[*CLOSED, Status.REJECTED])),
 }
 INBOX_ORDER = {
-    "new": [F("urgency").desc(), F("due_at").asc(nulls_last=True)],
+    "new": [F("urgency").desc(), F("task_due_at").asc(nulls_last=True)],
     "open": [F("urgency").desc(), F("updated_at").desc()],
     "on_hold": [F("updated_at").desc()],
-    "overdue": [F("due_at").asc()],
+    "overdue": [F("task_due_at").asc()],
     "closed": [F("updated_at").desc()],
 }
 
 
+def _unit_tasks(unit_ids: list[int]) -> QuerySet[ReferralTask]:
+    return ReferralTask.objects.filter(referral=OuterRef("pk"), unit_id__in=unit_ids)
+
+
 def inbox(*, unit_ids: list[int], tab: str, now: datetime | None = None) -> QuerySet[Referral]:
-    """A unit's referrals for one tab. Closed includes the ones it declined (they went on
-    to another unit; the unit keeps seeing its own decision)."""
+    """A unit's referrals for one tab, by the unit's own task on each (issue 16): its
+    status, deadline and overdue flag (``task_status``, ``task_due_at``, ``is_overdue``),
+    whatever the other units on the referral do. Closed includes the tasks it declined or
+    the office moved on (the unit keeps seeing its own part)."""
     now = now or timezone.now()
-    rows = Referral.objects.filter(assigned_unit_id__in=unit_ids)
-    if tab == "closed":
-        declined = Referral.objects.filter(
-            events__to_status=Status.REJECTED, events__unit_id__in=unit_ids
-        ).values("pk")
-        rows = Referral.objects.filter(
-            Q(assigned_unit_id__in=unit_ids, status__in=CLOSED) | Q(pk__in=declined)
-        )
-    else:
-        rows = rows.filter(INBOX_TABS[tab][1](now))
-    return rows.order_by(*INBOX_ORDER[tab], "pk")
+    return (
+        Referral.objects.filter(Exists(_unit_tasks(unit_ids).filter(INBOX_TABS[tab][1](now))))
+        .annotate(task_due_at=inbox_row_flags(unit_ids, now)["task_due_at"])
+        .order_by(*INBOX_ORDER[tab], "pk")
+    )
+
+
+def inbox_row_flags(unit_ids: list[int], now: datetime) -> dict:
+    """Annotations for the inbox page's rows: the unit's own task's status and deadline, and
+    whether it is overdue (``overdue_q``, the views' own rule)."""
+    own = _unit_tasks(unit_ids).order_by(
+        Case(When(status__in=OPEN_TASK_STATUSES, then=0), default=1), "-created_at", "-pk"
+    )
+    return {
+        "task_status": Subquery(own.values("status")[:1]),
+        "task_due_at": Subquery(own.values("due_at")[:1]),
+        "is_overdue": Exists(_unit_tasks(unit_ids).filter(overdue_q(now))),
+    }
 
 
 def declined_by(unit_ids: list[int]) -> dict:

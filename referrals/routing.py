@@ -21,7 +21,7 @@ Reasons are stored as codes with parameters (``Reason``) and rendered in the rea
 language; names carry both languages.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.utils.translation import gettext_lazy as _
 
@@ -43,6 +43,8 @@ class UnitFacts:
     is_active: bool = True
     capacity: int = 0
     current_load: int = 0
+    # The needs its unit type serves (``UnitType.needs``): what a lead unit takes on.
+    needs_served: frozenset[str] = frozenset()
 
     @property
     def spare(self) -> int:
@@ -162,6 +164,13 @@ REASON_TEXTS = {
     "to_triage": _("The referral waits in the district office's triage queue."),
     "manual": _("Assigned by the district office."),
     "override": _("The district office chose another unit than the suggested one."),
+    "on_call": _(
+        "Urgent and not acknowledged in time: %(unit)s, on call day and night, is asked at once."
+    ),
+    "not_reached": _("The person could not be reached after the set number of tries."),
+    "need_unrouted": _(
+        "No unit was found for the need “%(need)s”; the district office will route it."
+    ),
 }
 
 
@@ -316,6 +325,86 @@ def decide(
     return Decision(
         rule=None, chosen=None, runners_up=(), reasons=tuple(reasons), escalate=escalate
     )
+
+
+@dataclass(frozen=True)
+class Part:
+    """One unit's share of a referral: the needs it serves and the decision that chose it."""
+
+    decision: Decision
+    needs: frozenset[str]
+    is_lead: bool = False
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A unit per need (issue 16): the lead first, then the others; ``unrouted`` are the
+    needs no rule found a unit for, which the district office routes by hand."""
+
+    parts: tuple[Part, ...]
+    unrouted: tuple[str, ...] = ()
+
+    @property
+    def lead(self) -> Part:
+        return self.parts[0]
+
+
+def decide_part(
+    facts: ReferralFacts,
+    units: list[UnitFacts],
+    rules: list[RuleFacts],
+    needs,
+    *,
+    area: dict[str, str] | None = None,
+    district: dict[str, str] | None = None,
+) -> Decision:
+    """The unit for some of a referral's ``needs`` beside its lead: decided on those needs
+    alone, by the rules that name needs (``plan``; and again when that unit declines)."""
+    return decide(
+        replace(facts, needs=frozenset(needs)),
+        units,
+        [rule for rule in rules if rule.needs],
+        area=area,
+        district=district,
+    )
+
+
+def plan(
+    facts: ReferralFacts,
+    units: list[UnitFacts],
+    rules: list[RuleFacts],
+    *,
+    area: dict[str, str] | None = None,
+    district: dict[str, str] | None = None,
+) -> Plan:
+    """Which unit serves which of the referral's needs.
+
+    The lead is the unit ``decide`` chooses for the whole referral (the most pressing rule
+    that found a unit, so the main need's unit); it takes every need its unit type serves
+    and the needs its rule names. Each need left is decided on its own, in code order, by
+    the rules that name needs (a rule matching on the situation alone, such as "carer
+    admitted to hospital → the hotline", is about the whole referral: it chose the lead); a
+    need whose unit is already chosen joins that unit's part, so one unit gets one task for
+    all the needs it serves. No lead (no rule found a unit): the whole referral goes to
+    triage, as one part without a unit."""
+    lead = decide(facts, units, rules, area=area, district=district)
+    if lead.unit is None:
+        return Plan(parts=(Part(lead, facts.needs, is_lead=True),))
+    covered = facts.needs & (lead.unit.needs_served | (lead.rule.needs if lead.rule else set()))
+    parts: dict[int, Part] = {lead.unit.id: Part(lead, frozenset(covered), is_lead=True)}
+    unrouted = []
+    for need in sorted(facts.needs - covered):
+        decision = decide_part(facts, units, rules, {need}, area=area, district=district)
+        if decision.unit is None:
+            unrouted.append(need)
+            continue
+        known = parts.get(decision.unit.id)
+        parts[decision.unit.id] = (
+            Part(known.decision, known.needs | {need}, known.is_lead)
+            if known
+            else Part(decision, frozenset({need}))
+        )
+    return Plan(parts=tuple(parts.values()), unrouted=tuple(unrouted))
 
 
 def reasons_from_json(data: list[dict]) -> list[Reason]:

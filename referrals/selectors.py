@@ -13,7 +13,14 @@ from django.utils import timezone
 
 from accounts.models import Membership, User
 from accounts.selectors import user_scope
-from referrals.models import SERVING_STATUSES, OfficeClosure, Referral, ReferralEvent, Status
+from referrals.models import (
+    LEFT_TASK_STATUSES,
+    OfficeClosure,
+    Referral,
+    ReferralEvent,
+    ReferralTask,
+    Status,
+)
 from services.models import ServiceUnit
 
 
@@ -34,7 +41,11 @@ def referrals_visible_to(user: User) -> QuerySet[Referral]:
     scope = user_scope(user)
     in_scope = Q()
     if scope.unit_ids:
-        in_scope |= Q(assigned_unit_id__in=scope.unit_ids)
+        # The lead unit, and every unit holding a task on the referral that it has not
+        # declined or been relieved of (issue 16).
+        in_scope |= Q(assigned_unit_id__in=scope.unit_ids) | Q(
+            pk__in=tasks_seen_by(Q(unit_id__in=scope.unit_ids)).values("referral_id")
+        )
     if scope.district_ids:
         in_scope |= Q(district_id__in=scope.district_ids)
     if not in_scope:
@@ -42,10 +53,20 @@ def referrals_visible_to(user: User) -> QuerySet[Referral]:
     return Referral.objects.filter(own | ~Q(status=Status.DRAFT) & in_scope)
 
 
+def tasks_seen_by(units: Q) -> QuerySet:
+    """The tasks through which the units in ``units`` (a filter on ``ReferralTask``) see
+    their referrals: all but those they declined or were relieved of. One rule for staff
+    (``referrals_visible_to``) and partner systems (``referrals_visible_to_partner``)."""
+    return ReferralTask.objects.filter(units).exclude(status__in=LEFT_TASK_STATUSES)
+
+
 def referrals_visible_to_partner(partner) -> QuerySet[Referral]:
     """A partner system (``accounts.PartnerClient``): referrals assigned to its
-    organisation's units, and those the client itself filed. Never drafts."""
-    theirs = Q(assigned_unit__organisation_id=partner.organisation_id)
+    organisation's units (as lead, or through a task of theirs, ``tasks_seen_by``), and
+    those the client itself filed. Never drafts."""
+    theirs = Q(assigned_unit__organisation_id=partner.organisation_id) | Q(
+        pk__in=tasks_seen_by(Q(unit__organisation_id=partner.organisation_id)).values("referral_id")
+    )
     if partner.service_user_id is not None:
         theirs |= Q(referrer_id=partner.service_user_id)
     return Referral.objects.exclude(status=Status.DRAFT).filter(theirs)
@@ -64,6 +85,12 @@ def referral_for_page(*, user: User, public_id) -> Referral:
         )
         .prefetch_related(
             "needs",
+            Prefetch(
+                "tasks",
+                queryset=ReferralTask.objects.select_related("unit")
+                .prefetch_related("needs")
+                .order_by("created_at", "pk"),
+            ),
             Prefetch(
                 "events",
                 queryset=ReferralEvent.objects.select_related("actor", "unit").order_by("at", "pk"),
@@ -204,25 +231,28 @@ def units_serving_household(referral: Referral) -> list[tuple[int, str]]:
     match = same_person(referral, household=True)
     if match is None:
         return []
+    # A unit serves the household while it holds an open task on one of its referrals, as
+    # lead or for one need (issue 16).
     return list(
-        Referral.objects.filter(match, status__in=SERVING_STATUSES, assigned_unit__isnull=False)
-        .exclude(pk=referral.pk)
-        .order_by("-submitted_at")
-        .values_list("assigned_unit_id", "reference")[:10]
+        ReferralTask.objects.open()
+        .filter(referral__in=Referral.objects.filter(match).exclude(pk=referral.pk))
+        .order_by("-referral__submitted_at", "-pk")
+        .values_list("unit_id", "referral__reference")[:10]
     )
 
 
 def unit_loads(*, unit_ids: list[int] | None = None) -> dict[int, int]:
-    """Each unit's true load, ``ServiceUnit.current_load`` as it should be: its referrals in
-    ``SERVING_STATUSES`` (those ``services._holder`` counts). A unit holding none is absent."""
-    serving = Referral.objects.filter(status__in=SERVING_STATUSES, assigned_unit__isnull=False)
+    """Each unit's true load, ``ServiceUnit.current_load`` as it should be: its open tasks
+    (``OPEN_TASK_STATUSES``, the ones ``services`` counts in and out). A unit holding none
+    is absent."""
+    serving = ReferralTask.objects.open()
     if unit_ids is not None:
-        serving = serving.filter(assigned_unit_id__in=unit_ids)
+        serving = serving.filter(unit_id__in=unit_ids)
     return dict(
         serving.order_by()
-        .values("assigned_unit_id")
+        .values("unit_id")
         .annotate(load=Count("pk"))
-        .values_list("assigned_unit_id", "load")
+        .values_list("unit_id", "load")
     )
 
 
@@ -284,11 +314,12 @@ def routing_inputs(referral: Referral):
             is_active=unit.is_active,
             capacity=unit.capacity,
             current_load=unit.current_load,
+            needs_served=frozenset(need.code for need in unit.unit_type.needs.all()),
         )
         for unit in ServiceUnit.objects.serving_district(referral.district_id)
         .filter(unit_type__code__in=unit_types)
         .select_related("unit_type")
-        .prefetch_related("catchment_districts", "catchment_sub_districts")
+        .prefetch_related("catchment_districts", "catchment_sub_districts", "unit_type__needs")
     ]
     facts = routing.ReferralFacts(
         district_id=referral.district_id,
@@ -307,11 +338,28 @@ def routing_inputs(referral: Referral):
     return facts, units, rules, {"area": area, "district": place}
 
 
-def routing_decision_for(referral: Referral):
+def routing_decision_for(referral: Referral, *, needs: set[str] | None = None, lead: bool = True):
+    """The routing decision for ``referral``; with ``needs`` (codes), for those alone: a
+    declined task's, routed again on their own, as its lead (every rule) or as a part of
+    it (``routing.decide_part``)."""
+    from dataclasses import replace
+
     from referrals import routing
 
     facts, units, rules, places = routing_inputs(referral)
-    return routing.decide(facts, units, rules, **places)
+    if needs is None:
+        return routing.decide(facts, units, rules, **places)
+    if not lead:
+        return routing.decide_part(facts, units, rules, needs, **places)
+    return routing.decide(replace(facts, needs=frozenset(needs)), units, rules, **places)
+
+
+def routing_plan_for(referral: Referral):
+    """A unit per need for ``referral`` (``routing.plan``), from the same inputs."""
+    from referrals import routing
+
+    facts, units, rules, places = routing_inputs(referral)
+    return routing.plan(facts, units, rules, **places)
 
 
 def latest_routing_event(referral: Referral) -> ReferralEvent | None:

@@ -27,12 +27,18 @@ from referrals.errors import (
     ReasonRequired,
     stale_version,
 )
-from referrals.lifecycle import REFERRER_TOLD, TRANSITIONS, Transition, actor_roles
+from referrals.lifecycle import (
+    REFERRER_TOLD,
+    TRANSITIONS,
+    UNIT_ACTORS,
+    Transition,
+    actor_roles,
+)
 from referrals.models import (
     CLOSED_STATUSES,
-    SERVING_STATUSES,
     Referral,
     ReferralEvent,
+    ReferralTask,
     RiskLevel,
     RoutingRule,
     Status,
@@ -43,8 +49,17 @@ from referrals.notifications import (
     notify_partner,
     notify_referrer,
 )
-from referrals.selectors import office_closures_from, routing_decision_for, unit_loads
-from services.models import ServiceUnit
+from referrals.selectors import office_closures_from, routing_decision_for, routing_plan_for
+from referrals.task_steps import (
+    acting_task,
+    close_open_tasks,
+    declined_parts,
+    derived_status,
+    need_rows,
+    open_task,
+    task_step,
+)
+from services.models import NeedCategory, ServiceUnit
 
 logger = logging.getLogger(__name__)
 
@@ -65,68 +80,26 @@ def check(
     expected_version: int | None,
     reason: str = "",
     partner=None,
+    task: ReferralTask | None = None,
 ) -> None:
+    """Refuse the step unless the caller saw the current version, may take it, and the
+    referral (for a unit's step: the unit's ``task``) is in a status it starts from."""
     if expected_version is not None and referral.version != expected_version:
         raise stale_version(referral.get_status_display())
-    if not actor_roles(user=actor, referral=referral, partner=partner) & transition.actors:
+    roles = actor_roles(user=actor, referral=referral, partner=partner, task=task)
+    if not roles & transition.actors:
         raise NotPermitted(_("You may not do this to this referral."))
-    if referral.status not in transition.sources:
+    current = task if task is not None else referral
+    if current.status not in transition.sources:
         raise IllegalTransition(
             _("A referral that is “%(status)s” cannot be moved to “%(target)s”.")
             % {
-                "status": referral.get_status_display(),
+                "status": current.get_status_display(),
                 "target": Status(transition.target).label,
             }
         )
     if transition.reason_required and not reason:
         raise ReasonRequired(_("Give a reason for this step."))
-
-
-def _holder(referral: Referral) -> int | None:
-    """The unit whose load this referral counts in."""
-    return referral.assigned_unit_id if referral.status in SERVING_STATUSES else None
-
-
-def _move_load(old_unit_id: int | None, new_unit_id: int | None) -> None:
-    if old_unit_id == new_unit_id:
-        return
-    if old_unit_id:
-        ServiceUnit.objects.filter(pk=old_unit_id, current_load__gt=0).update(
-            current_load=F("current_load") - 1
-        )
-    if new_unit_id:
-        ServiceUnit.objects.filter(pk=new_unit_id).update(current_load=F("current_load") + 1)
-
-
-def reconcile_unit_loads() -> dict[str, tuple[int, int]]:
-    """Set every ``current_load`` that drifted back to the unit's true load
-    (``selectors.unit_loads``); {unit code: (counter found, load set)} for those repaired.
-
-    ``_move_load`` keeps the counters, but a row written past the services (a data fix, the
-    demo's seeded loads, an admin edit or import from before the field was read-only) leaves
-    one wrong for good, and routing ranks units by it. Each drifted unit is recounted under
-    its row lock, in its own transaction: a referral step moving that unit's load holds the
-    same lock until it commits, so the recount sees it (or the step adds its ±1 after the
-    repair): never a lost change."""
-    loads = unit_loads()
-    drifted = [
-        unit_id
-        for unit_id, counter in ServiceUnit.objects.values_list("pk", "current_load")
-        if counter != loads.get(unit_id, 0)
-    ]
-    repaired = {}
-    for unit_id in drifted:
-        with transaction.atomic():
-            unit = (
-                ServiceUnit.objects.select_for_update().only("code", "current_load").get(pk=unit_id)
-            )
-            load = unit_loads(unit_ids=[unit_id]).get(unit_id, 0)
-            if unit.current_load != load:
-                ServiceUnit.objects.filter(pk=unit_id).update(current_load=load)
-                repaired[unit.code] = (unit.current_load, load)
-    if repaired:
-        logger.warning("Unit loads repaired (counter, true load): %s", repaired)
-    return repaired
 
 
 def record_change(
@@ -140,11 +113,14 @@ def record_change(
     unit: ServiceUnit | None = None,
     changes: dict | None = None,
     details: dict | None = None,
+    task: ReferralTask | None = None,
+    step: tuple[str, str] | None = None,
 ) -> ReferralEvent:
-    """Apply ``changes`` and the new status to the locked ``referral``, raise its version,
-    keep unit loads right and write the timeline event."""
+    """Apply ``changes`` and the new status to the locked ``referral``, raise its version
+    and write the timeline event. A step on ``task`` (the unit's task it was taken on) is
+    recorded as that task's move, ``step`` (from, to): a unit declining its part is a
+    decline, whatever the referral's status derived from all its tasks."""
     from_status = referral.status
-    old_holder = _holder(referral)
     referral.status = to_status
     if to_status in CLOSED_STATUSES and from_status not in CLOSED_STATUSES:
         referral.closed_at = timezone.now()  # starts the retention clock (privacy.py)
@@ -153,22 +129,23 @@ def record_change(
     referral.version = F("version") + 1
     referral.save()
     referral.refresh_from_db(fields=["version"])
-    _move_load(old_holder, _holder(referral))
+    step_from, step_to = step or (from_status, to_status)
     event = ReferralEvent.objects.create(
         referral=referral,
         actor=actor,
-        from_status=from_status,
-        to_status=to_status,
+        from_status=step_from,
+        to_status=step_to,
         kind=kind,
         reason=reason,
         note=note,
-        unit=unit if unit is not None else referral.assigned_unit,
+        unit=unit if unit is not None else (task.unit if task else referral.assigned_unit),
         details=details or {},
+        task=task,
     )
     told = actor is None or actor.pk != referral.referrer_id
-    if told and to_status in REFERRER_TOLD and to_status != from_status:
+    if told and step_to in REFERRER_TOLD and step_to != step_from:
         outbox.enqueue(notify_referrer, event_id=event.pk)
-    if event.unit_id and to_status != from_status and kind != ReferralEvent.Kind.ROUTING:
+    if event.unit_id and step_to != step_from and kind != ReferralEvent.Kind.ROUTING:
         outbox.enqueue(notify_partner, event_id=event.pk)  # referral.updated / referral.cancelled
     return event
 
@@ -189,6 +166,9 @@ def _transition(
     reason, note, outcome = reason.strip(), note.strip(), outcome.strip()
     with transaction.atomic():
         referral = lock(referral_id)
+        # A unit's step acts on its own task; the office's and the referrer's on the referral.
+        unit_step = transition.actors == UNIT_ACTORS
+        task = acting_task(referral, actor=actor, partner=partner) if unit_step else None
         check(
             referral,
             actor=actor,
@@ -196,6 +176,7 @@ def _transition(
             expected_version=expected_version,
             reason=reason,
             partner=partner,
+            task=task,
         )
         if action == "complete" and not outcome:
             raise ReasonRequired(_("Summarise the outcome for the referrer."))
@@ -204,16 +185,17 @@ def _transition(
         changes: dict = {"outcome_summary": outcome} if outcome else {}
         if action in ("complete", "fail") and services_provided.strip():
             changes["services_provided"] = services_provided.strip()
-        if action == "send_to_triage":
-            changes.update(assigned_unit=None, due_at=None)
+        to_status, step, changes = _on_tasks(referral, task, transition, changes)
         event = record_change(
             referral,
             actor=actor,
-            to_status=transition.target,
+            to_status=to_status,
             reason=reason,
             note=note,
             changes=changes,
             details={"via": f"api client {partner.application.client_id}"} if partner else None,
+            task=task,
+            step=step,
         )
         if action == "reject":
             outbox.enqueue(
@@ -222,6 +204,24 @@ def _transition(
         elif action == "send_to_triage":
             outbox.enqueue(notify_office, event_id=event.pk)
     return referral
+
+
+def _on_tasks(referral: Referral, task, transition: Transition, changes: dict):
+    """A step's effect on the tasks: a unit's moves its own task, and the referral takes
+    the status all its tasks give; the office taking the referral back, a withdrawal or
+    "entered in error" closes its open tasks. Returns the referral's new status, the step
+    the timeline records (the task's, or ``None``: the referral's) and its changes."""
+    to_status, step = transition.target, None
+    if task is not None:
+        step = (task.status, to_status)
+        changes = task_step(referral, task, to_status=to_status, changes=changes)
+        to_status = changes.pop("status")
+    elif transition.action in ("send_to_triage", "cancel", "mark_entered_in_error"):
+        in_error = transition.action == "mark_entered_in_error"
+        close_open_tasks(referral, Status.ENTERED_IN_ERROR if in_error else Status.CANCELLED)
+    if transition.action == "send_to_triage":
+        changes.update(assigned_unit=None, due_at=None)
+    return to_status, step, changes
 
 
 def referral_send_to_triage(*, referral_id: int, actor: User | None, **kwargs) -> Referral:
@@ -329,18 +329,22 @@ def apply_decision(
     reason: str = "",
     note: str = "",
     details: dict | None = None,
+    needs=None,
 ) -> ReferralEvent:
-    """Assign the locked referral to ``unit`` (default: the decision's choice) or, with
-    no unit, send it to triage; escalate when the decision says so."""
+    """Assign the locked referral to ``unit`` (default: the decision's choice) as its lead
+    task, for ``needs`` (default: all its needs), or, with no unit, send it to triage;
+    escalate when the decision says so."""
     now = timezone.now()
     details = details or decision.as_json()
     rule = RoutingRule.objects.filter(pk=decision.rule.id).first() if decision.rule else None
     unit = unit or (ServiceUnit.objects.get(pk=decision.unit.id) if decision.unit else None)
     if unit is not None:
+        due = due_at(rule, now, referral.risk_level)
+        task = open_task(referral, unit=unit, rule=rule, due=due, needs=needs)
         event = record_change(
             referral,
             actor=actor,
-            to_status=Status.ASSIGNED,
+            to_status=derived_status(referral, Status.ASSIGNED),
             kind=ReferralEvent.Kind.ROUTING,
             reason=reason,
             note=note,
@@ -348,13 +352,16 @@ def apply_decision(
             changes={
                 "assigned_unit": unit,
                 "routing_rule": rule,
-                "due_at": due_at(rule, now, referral.risk_level),
+                "due_at": due,
                 "overdue_at": None,
             },
             details=details,
+            task=task,
+            step=(referral.status, Status.ASSIGNED),
         )
         outbox.enqueue(notify_assignment, event_id=event.pk)
     else:
+        close_open_tasks(referral, Status.CANCELLED)
         event = record_change(
             referral,
             actor=actor,
@@ -371,15 +378,100 @@ def apply_decision(
     return event
 
 
+def apply_plan(referral: Referral, plan: routing.Plan) -> None:
+    """Give the locked, submitted referral a task per unit of ``plan`` (``routing.plan``):
+    the lead through ``apply_decision`` (or the whole referral to triage when no rule found
+    a lead), then each other part; needs no unit was found for go to the district office."""
+    lead = plan.lead
+    event = apply_decision(referral, lead.decision, needs=need_rows(lead.needs))
+    if event.task is None:
+        return
+    for part in plan.parts[1:]:
+        add_part(referral, part.decision, needs=part.needs, lead=event.task)
+    for need in plan.unrouted:
+        _need_unrouted(referral, need)
+
+
+def add_part(
+    referral: Referral,
+    decision: routing.Decision,
+    *,
+    needs,
+    lead: ReferralTask | None,
+) -> ReferralEvent:
+    """A task for one more unit on the locked referral, part of ``lead``, timed by its own
+    rule; the unit is told, as for the lead."""
+    rule = RoutingRule.objects.filter(pk=decision.rule.id).first() if decision.rule else None
+    unit = ServiceUnit.objects.get(pk=decision.unit.id)
+    task = referral.tasks.open().filter(unit=unit).first()
+    if task is not None:
+        # The unit already holds a task on the referral: it serves these needs too.
+        task.needs.add(*need_rows(needs))
+    else:
+        due = due_at(rule, timezone.now(), referral.risk_level)
+        task = open_task(referral, unit=unit, rule=rule, due=due, needs=need_rows(needs), lead=lead)
+    event = record_change(
+        referral,
+        actor=None,
+        to_status=derived_status(referral, referral.status),
+        kind=ReferralEvent.Kind.ROUTING,
+        unit=unit,
+        details={**decision.as_json(), "needs": sorted(needs)},
+        task=task,
+        step=(referral.status, Status.ASSIGNED),
+    )
+    outbox.enqueue(notify_assignment, event_id=event.pk)
+    if decision.escalate and referral.escalated_at is None:
+        escalate(referral, actor=None, reason="", code="escalate_at_once")
+    return event
+
+
+def _need_unrouted(referral: Referral, need: str) -> None:
+    """No rule found a unit for ``need``: the district office routes it by hand."""
+    event = record_change(
+        referral,
+        actor=None,
+        to_status=referral.status,
+        kind=ReferralEvent.Kind.ROUTING,
+        details={
+            "needs": [need],
+            "reasons": [routing.Reason("need_unrouted", {"need": _need_label(need)}).as_json()],
+        },
+    )
+    outbox.enqueue(notify_office, event_id=event.pk)
+
+
+def _need_label(code: str) -> dict[str, str]:
+    need = NeedCategory.objects.filter(code=code).first()
+    return {"en": need.name_en, "zh": need.name_zh} if need else {"en": code, "zh": code}
+
+
 @outbox.job()
 def referral_route(*, referral_id: int) -> Referral:
-    """Route a submitted (or just declined) referral; a no-op for any other status, so the
-    task may run any number of times."""
+    """Route a submitted referral (a unit per need), or the needs of a task just declined
+    (to their next unit, the lead's to a new lead); a no-op when nothing waits, so the job
+    may run any number of times."""
     with transaction.atomic():
         referral = lock(referral_id)
-        if referral.status not in (Status.SUBMITTED, Status.REJECTED):
+        if referral.status == Status.SUBMITTED:
+            apply_plan(referral, routing_plan_for(referral))
             return referral
-        apply_decision(referral, routing_decision_for(referral))
+        if referral.status in CLOSED_STATUSES or referral.status == Status.TRIAGE:
+            return referral
+        for task, needs in declined_parts(referral):
+            live = referral.tasks.open()
+            live_lead = live.filter(is_lead=True).first()
+            leads = task.is_lead and live_lead is None
+            decision = routing_decision_for(referral, needs=needs, lead=leads)
+            if decision.unit is None and live.exists():
+                for need in sorted(needs):
+                    _need_unrouted(referral, need)
+            elif leads:
+                # The main need's unit declined: the next unit leads (or, with no unit
+                # left at all, the office triages the referral, as before tasks).
+                apply_decision(referral, decision, needs=need_rows(needs))
+            else:
+                add_part(referral, decision, needs=needs, lead=live_lead)
     return referral
 
 
@@ -390,7 +482,8 @@ def escalate(referral: Referral, *, actor: User | None, reason: str, code: str =
         to_status=referral.status,
         kind=ReferralEvent.Kind.ESCALATION,
         reason=reason,
-        changes={"escalated_at": timezone.now()},
+        # The first alert's time stands: the office was told then.
+        changes={"escalated_at": referral.escalated_at or timezone.now()},
         details={"reasons": [routing.Reason(code).as_json()]} if code else {},
     )
     outbox.enqueue(notify_office, event_id=event.pk)

@@ -14,7 +14,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from referrals import assignment, outbox, privacy, selectors, services
+from referrals import assignment, outbox, privacy, selectors, services, task_steps
 from referrals import notifications as notifying
 
 logger = logging.getLogger(__name__)
@@ -99,4 +99,4 @@ def anonymise_expired_referrals() -> dict:
 def reconcile_unit_loads() -> int:
     """Every 15 minutes: units' ``current_load`` counters that drifted from their true load
     (the referrals they hold) are set right, so routing ranks by what units really carry."""
-    return len(services.reconcile_unit_loads())
+    return len(task_steps.reconcile_unit_loads())

@@ -60,6 +60,8 @@ from referrals.models import (
     ReferenceSequence,
     Referral,
     ReferralEvent,
+    ReferralTask,
+    UrgentNotice,
     WebhookEndpoint,
 )
 from tests import factories
@@ -75,7 +77,10 @@ PEOPLE = (
     "other_district_officer",
     "admin",
 )
-PARTNERS = ("partner_a", "partner_b")
+# Partner A runs the referral's lead unit (the IFSC); partner B runs an unrelated unit; partner
+# C runs a unit holding one part of the same referral (issue 16: two organisations sharing
+# one referral, each seeing it through its own task), and may send urgent notices.
+PARTNERS = ("partner_a", "partner_b", "partner_c")
 PERSONAS = ("anonymous", *PEOPLE, *PARTNERS)
 UNSCOPED = "partner_a_unscoped"  # partner A's token lacking the route's scope; API routes only
 
@@ -196,6 +201,9 @@ MATRIX: dict[str, dict[str, dict[str, Answer]]] = {
     },
     "referrals:triage_panel": {"GET": page(200, **OFFICE_ONLY)},
     "referrals:escalate": {"POST": page(Changed(Redirect("referrals:detail")), **OFFICE_ONLY)},
+    "referrals:contact": {  # a try to reach the person of the notice: the unit holding a task
+        "POST": page(404, own_unit_worker=Changed(Redirect("referrals:detail")), **OUTSIDERS)
+    },
     # --- Notifications: the referrer's own
     "notifications:list": {"GET": page()},
     "notifications:open": {
@@ -233,22 +241,29 @@ MATRIX: dict[str, dict[str, dict[str, Answer]]] = {
         "POST": page(Changed(Redirect("referrals:detail")), **OUTSIDERS)
     },
     # --- OAuth2: partners authenticate with their client id and secret
-    "oauth2_token": {"POST": public(401, partner_a=Changed(200), partner_b=Changed(200))},
+    "oauth2_token": {
+        "POST": public(401, partner_a=Changed(200), partner_b=Changed(200), partner_c=Changed(200))
+    },
     "oauth2_revoke": {  # partner A's token: only A can revoke it; B is told 200, as RFC 7009 says
-        "POST": public(401, partner_a=Changed(200), partner_b=200)
+        "POST": public(401, partner_a=Changed(200), partner_b=200, partner_c=200)
     },
     # --- Partner API: referrals
     "api:referral-list": {
         "GET": api(people=200, partners=200),  # each with their own visibility
-        "POST": api(people=403, partners=403),  # intake: clients with a "files as" team only
+        # Intake: clients with a "files as" team only (C has one: the empty body is a 400).
+        "POST": api(people=403, partners=403, partner_c=400),
     },
+    # Urgent notices: clients with the notices:write scope and a "files as" team (C).
+    "api:notice-list": {"POST": api(people=403, partners=403, partner_c=400)},
     "api:referral-detail": {"GET": api(people=200, partners=200, partner_b=404, **OUTSIDERS)},
+    # Each unit's step acts on its own task: partner C accepts or declines its part.
     "api:accept": {
         "POST": api(
             people=404,
             partners=404,
             own_unit_worker=Changed(200),
             partner_a=Changed(200),
+            partner_c=Changed(200),
         )
     },
     "api:decline": {
@@ -257,10 +272,11 @@ MATRIX: dict[str, dict[str, dict[str, Answer]]] = {
             partners=404,
             own_unit_worker=Changed(200),
             partner_a=Changed(200),
+            partner_c=Changed(200),
         )
     },
     "api:status": {  # "in_progress" for an assigned referral: allowed actor, illegal step
-        "POST": api(people=404, partners=404, own_unit_worker=400, partner_a=400)
+        "POST": api(people=404, partners=404, own_unit_worker=400, partner_a=400, partner_c=400)
     },
     # --- Partner API: the organisation's webhook endpoints (partner tokens only)
     "api:webhook-list": {
@@ -268,8 +284,8 @@ MATRIX: dict[str, dict[str, dict[str, Answer]]] = {
         "POST": api(people=403, partners=Changed(201)),
     },
     "api:webhook-detail": {  # partner A's endpoint
-        "GET": api(people=403, partners=200, partner_b=404),
-        "DELETE": api(people=403, partners=Changed(204), partner_b=404),
+        "GET": api(people=403, partners=200, partner_b=404, partner_c=404),
+        "DELETE": api(people=403, partners=Changed(204), partner_b=404, partner_c=404),
     },
     # --- Partner API: the directory (no personal data; any signed-in person too)
     "directory-api:districts": {"GET": api(people=200, partners=200)},
@@ -286,6 +302,7 @@ MATRIX: dict[str, dict[str, dict[str, Answer]]] = {
 # Models the admin shows read-only (``ReadOnlyAdminMixin``): no add, change or delete.
 READ_ONLY_IN_ADMIN = {
     "referrals.referral",
+    "referrals.urgentnotice",
     "referrals.accesslog",
     "referrals.apiintake",
     "referrals.referencesequence",
@@ -481,6 +498,9 @@ def build_world() -> World:
         unit_type=factories.unit_type("ICCMW"),
         catchment_districts=[factories.district("F")],
     )
+    sharing = factories.ServiceUnitFactory(
+        code="prc-f-01", unit_type=factories.unit_type("PRC"), catchment_sub_districts=[area]
+    )
     role = Membership.Role
     referrer = _member("referrer", role.REFERRER, service_unit=team)
     users = {
@@ -511,6 +531,10 @@ def build_world() -> World:
     draft = factories.ReferralFactory(
         referrer=referrer, referring_team=team, status="draft", submitted_at=None
     )
+    # Partner C's unit serves one need of the same referral (a task part of the IFSC's).
+    ReferralTask.objects.create(
+        referral=referral, unit=sharing, part_of=referral.tasks.get(is_lead=True)
+    )
     event = ReferralEvent.objects.create(
         referral=referral, from_status="submitted", to_status="assigned", unit=ifsc
     )
@@ -524,11 +548,21 @@ def build_world() -> World:
     apps = {
         "partner_a": partner_client(ifsc.organisation, scopes=everything),
         "partner_b": partner_client(other.organisation, scopes=everything),
+        "partner_c": partner_client(
+            sharing.organisation, scopes=(*everything, "notices:write"), intake_team=sharing
+        ),
     }
+    tokens_scopes = {"partner_c": " ".join((*everything, "notices:write"))}
     client = Client()
     tokens = {
-        persona: token_for(client, app, " ".join(everything)) for persona, app in apps.items()
+        persona: token_for(client, app, tokens_scopes.get(persona, " ".join(everything)))
+        for persona, app in apps.items()
     }
+    # The referral came from a notice: the unit holding its task records who it reached.
+    notice = UrgentNotice.objects.create(
+        client=apps["partner_c"].partner, key="matrix", fingerprint="0" * 64, carer_name="李美華"
+    )
+    Referral.objects.filter(pk=referral.pk).update(notice=notice)
     tokens["unscoped_for_referrals"] = token_for(client, apps["partner_a"], "directory:read")
     tokens["unscoped_for_directory"] = token_for(
         client, apps["partner_a"], "referrals:read referrals:write referrals:identity"
@@ -582,6 +616,7 @@ def build_world() -> World:
             office=factories.office("SSP"), year=2000, last_value=1
         ),
         "referrals.routingrule": None,  # the first of the Hong Kong defaults
+        "referrals.urgentnotice": notice,
         "referrals.officeclosure": OfficeClosure.objects.create(
             starts_at=expires, ends_at=expires + timedelta(hours=6), reason="typhoon_signal_8"
         ),
@@ -704,17 +739,26 @@ BODIES: dict[tuple[str, str], Value] = {
     ("api:accept", "POST"): lambda w: {},
     ("api:decline", "POST"): lambda w: {"reason": "No capacity this month."},
     ("api:status", "POST"): lambda w: {"status": "in_progress"},
+    ("api:notice-list", "POST"): lambda w: {},
+    ("referrals:contact", "POST"): lambda w: {"outcome": "not_reached", "version": _version(w)},
     ("api:webhook-list", "POST"): lambda w: {"url": "https://partner.example.org/hook"},
     ("admin:logout", "POST"): lambda w: {},
 }
-JSON_ROUTES = {"api:referral-list", "api:accept", "api:decline", "api:status", "api:webhook-list"}
+JSON_ROUTES = {
+    "api:referral-list",
+    "api:notice-list",
+    "api:accept",
+    "api:decline",
+    "api:status",
+    "api:webhook-list",
+}
 CLIENT_CREDENTIALS_ROUTES = {"oauth2_token", "oauth2_revoke"}
 
 
 def _headers(route: Route, world: World) -> dict:
     if route.key in ("api:accept", "api:decline", "api:status"):
         return {"HTTP_IF_MATCH": f'"{_version(world)}"'}
-    if route.key == "api:referral-list":
+    if route.key in ("api:referral-list", "api:notice-list"):
         return {"HTTP_IDEMPOTENCY_KEY": "matrix-1"}
     return {}
 
@@ -762,6 +806,7 @@ def database_state(world: World) -> dict:
             )
         ),
         "events": ReferralEvent.objects.count(),
+        "tasks": list(ReferralTask.objects.order_by("pk").values_list("pk", "status", "version")),
         "notifications": list(Notification.objects.order_by("pk").values_list("pk", "read_at")),
         "webhooks": list(WebhookEndpoint.objects.order_by("pk").values_list("pk", "is_active")),
         "tokens": list(AccessToken.objects.order_by("pk").values_list("pk", flat=True)),

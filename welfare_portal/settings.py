@@ -18,6 +18,8 @@ from csp.constants import SELF as CSP_SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from welfare_portal import api_settings
+from welfare_portal.api_settings import oauth2_provider_settings
 from welfare_portal.broker import transport_for
 from welfare_portal.cache import cache_settings
 from welfare_portal.observability import init_sentry, logging_settings, request_id_settings
@@ -205,6 +207,12 @@ DEFAULT_SLA_BUSINESS_DAYS = 2
 # Risk levels on a 24 x 7 clock (nights, holidays count); rule-less urgent work: URGENT_SLA_HOURS.
 SLA_AROUND_THE_CLOCK_RISK_LEVELS = env.list("SLA_AROUND_THE_CLOCK_RISK_LEVELS", default=["urgent"])
 URGENT_SLA_HOURS = env.int("URGENT_SLA_HOURS", default=4)
+# Unit types on call day and night: urgent work past its time is given to one at once.
+ON_CALL_UNIT_TYPES = env.list("ON_CALL_UNIT_TYPES", default=["CARER_HOTLINE"])
+# Urgent notices (a carer admitted to hospital): tries to reach the person cared for before
+# the district office is alerted, and when the next try is due by default.
+NOTICE_CONTACT_ATTEMPTS = env.int("NOTICE_CONTACT_ATTEMPTS", default=3)
+NOTICE_RETRY_MINUTES = env.int("NOTICE_RETRY_MINUTES", default=60)
 # A referral still "submitted" this long after submission is re-queued by the sweep.
 ROUTING_SWEEP_AFTER_SECONDS = env.int("ROUTING_SWEEP_AFTER_SECONDS", default=60)
 # A follow-up job not done this long after it was queued (or was due to run again) is
@@ -314,45 +322,8 @@ CLIENT_SECRET_HASH_KEY = env.str("CLIENT_SECRET_HASH_KEY", default="") or (
 
 # --- Partner API: OAuth2 client credentials, scopes, OpenAPI ------------------------------
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
-OAUTH2_PROVIDER = {
-    "SCOPES": {
-        "referrals:read": "Read the organisation's referrals",
-        "referrals:write": "Update the organisation's referrals",
-        "directory:read": "Read the service directory",
-        "referrals:identity": "See identity numbers in full",
-    },
-    "SCOPES_BACKEND_CLASS": "accounts.oauth.PartnerScopes",
-    "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("API_TOKEN_SECONDS", default=3600),
-    "CLIENT_SECRET_HASHER": "hmac_sha256",
-    "PKCE_REQUIRED": True,
-    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
-    "ROTATE_REFRESH_TOKEN": True,
-    "REFRESH_TOKEN_REUSE_PROTECTION": True,
-    # The OAuth 2.0 Security BCP (RFC 9700) behaviours, ahead of their becoming the default.
-    **{
-        f"COMPLIANT_BCP_RFC9700_{rule}": True
-        for rule in (
-            "ACCESS_TOKEN_TRANSPORT",
-            "AUTHZ_RESPONSE_ISS",
-            "IMPLICIT_GRANT",
-            "PASSWORD_GRANT",
-            "PKCE_METHOD",
-            "REDIRECT_URI_SCHEME",
-            "REFRESH_TOKEN",
-            "TOKEN_STORAGE",
-        )
-    },
-}
-SPECTACULAR_SETTINGS = {
-    "TITLE": "Welfare Portal partner API",
-    "DESCRIPTION": "Referrals assigned to a partner organisation's units, for its case system.",
-    "VERSION": "1.0.0",
-    "SERVE_INCLUDE_SCHEMA": False,
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"ReferralStatusEnum": "referrals.models.Status"},
-}
+OAUTH2_PROVIDER = oauth2_provider_settings(token_seconds=env.int("API_TOKEN_SECONDS", default=3600))
+SPECTACULAR_SETTINGS = api_settings.SPECTACULAR_SETTINGS
 
 # --- Security -------------------------------------------------------------------
 # X-Forwarded-Proto says "this came over HTTPS" only when a proxy we run sets it; without

@@ -95,7 +95,7 @@ def _replay(partner: PartnerClient, key: str, digest: str) -> Referral | None:
     return earlier.referral
 
 
-def _validated(body) -> Submission:
+def validated(body) -> Submission:
     """The body's shape first (a 400 naming what is malformed), then every rule the page
     applies, answered together, each message as the page shows it beside its field."""
     incoming = ReferralIn(data=body)
@@ -130,7 +130,7 @@ def file_referral(*, partner: PartnerClient, key: str, body) -> Intake:
     earlier = _replay(partner, key, digest)
     if earlier is not None:
         return Intake(earlier, created=False)
-    submission = _validated(body)
+    submission = validated(body)
     try:
         with transaction.atomic():
             referral, created = referral_submit(

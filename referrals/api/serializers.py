@@ -9,8 +9,8 @@ from rest_framework import serializers
 from districts.models import District, SubDistrict
 from referrals import identity
 from referrals.identity import IdType
-from referrals.lifecycle import VisibleEvent, timeline_for
-from referrals.models import Referral, ReferralEvent, RiskFactor, WebhookEndpoint
+from referrals.lifecycle import VisibleEvent, tasks_for, timeline_for
+from referrals.models import Referral, ReferralEvent, ReferralTask, RiskFactor, WebhookEndpoint
 from referrals.submission import OUT_OF_RANGE, in_range, phone_field
 from services.models import NeedCategory
 
@@ -21,10 +21,63 @@ class UnitRef(serializers.Serializer):
     name_zh = serializers.CharField()
 
 
+class TaskOut(serializers.ModelSerializer):
+    """One unit's part of the referral (FHIR Task): the needs it serves, its own status,
+    deadline and outcome summary. ``part_of`` is the lead task's id (none for the lead)."""
+
+    id = serializers.UUIDField(source="public_id")
+    unit = serializers.CharField(source="unit.code")
+    organisation = serializers.SerializerMethodField()
+    needs = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
+    lead = serializers.BooleanField(source="is_lead")
+    part_of = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ReferralTask
+        fields = [
+            "id",
+            "unit",
+            "organisation",
+            "needs",
+            "lead",
+            "part_of",
+            "status",
+            "due_at",
+            "outcome_summary",
+            "updated_at",
+        ]
+
+    @extend_schema_field(serializers.CharField())
+    def get_organisation(self, task: ReferralTask) -> str:
+        return task.unit.organisation.code
+
+    @extend_schema_field(serializers.UUIDField(allow_null=True))
+    def get_part_of(self, task: ReferralTask):
+        lead = next((t for t in task.referral.tasks.all() if t.pk == task.part_of_id), None)
+        return lead.public_id if lead else None
+
+
+class TasksOut(serializers.ListSerializer):
+    """The referral's tasks one caller sees, through the one policy, ``lifecycle.tasks_for``:
+    every unit's part for the referrer, the office and the lead unit; its own for a unit
+    serving one part. The view names the caller (``task_reader``); without it, none."""
+
+    def get_attribute(self, instance: Referral) -> list:
+        reader = self.context.get("task_reader")
+        if reader is None:
+            return []
+        roles, unit_ids = reader(instance)
+        return tasks_for(instance, roles=roles, unit_ids=unit_ids)
+
+
 class ReferralSummaryOut(serializers.ModelSerializer):
+    """``unit`` and ``due_at`` are the lead unit's; ``tasks`` says what each unit the caller
+    may see has done (one task for a referral served by one unit)."""
+
     district = serializers.CharField(source="district.code")
     sub_district = serializers.CharField(source="sub_district.code", allow_null=True)
     unit = serializers.CharField(source="assigned_unit.code", allow_null=True)
+    tasks = TasksOut(child=TaskOut(), source="*", read_only=True)
 
     class Meta:
         model = Referral
@@ -39,6 +92,7 @@ class ReferralSummaryOut(serializers.ModelSerializer):
             "submitted_at",
             "due_at",
             "updated_at",
+            "tasks",
         ]
 
 
@@ -63,6 +117,7 @@ class TimelineOut(serializers.ListSerializer):
             instance,
             roles=self.context.get("reader_roles", frozenset()),
             reader_id=self.context.get("reader_id"),
+            unit_ids=self.context.get("reader_unit_ids", frozenset()),
         )
 
 

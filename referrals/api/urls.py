@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from referrals.api import views
+from referrals.api import notices, views
 
 
 class ReferenceConverter:
@@ -23,6 +23,7 @@ app_name = "api"
 urlpatterns = [
     path("webhooks/", views.WebhookEndpointList.as_view(), name="webhook-list"),
     path("webhooks/<int:pk>/", views.WebhookEndpointDetail.as_view(), name="webhook-detail"),
+    path("notices/", notices.NoticeList.as_view(), name="notice-list"),
     path("referrals/", views.ReferralList.as_view(), name="referral-list"),
     path("referrals/<ref:reference>/", views.ReferralDetail.as_view(), name="referral-detail"),
     path("referrals/<ref:reference>/accept", views.AcceptReferral.as_view(), name="accept"),

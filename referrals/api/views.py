@@ -24,11 +24,12 @@ from referrals.api.serializers import (
     WebhookEndpointOut,
 )
 from referrals.audit import log_personal_data_access, log_personal_data_access_many
-from referrals.lifecycle import reading_roles
+from referrals.lifecycle import Actor, reader_unit_ids, reading_roles
 from referrals.models import (
     AccessLog,
     Referral,
     ReferralEvent,
+    ReferralTask,
     Status,
     WebhookEndpoint,
 )
@@ -44,8 +45,43 @@ def api_referrals(request) -> QuerySet[Referral]:
         return Referral.objects.none()
     partner = partner_of(request)
     if partner is not None:
-        return referrals_visible_to_partner(partner)
-    return referrals_visible_to(request.user).exclude(status=Status.DRAFT)
+        rows = referrals_visible_to_partner(partner)
+    else:
+        rows = referrals_visible_to(request.user).exclude(status=Status.DRAFT)
+    return with_api_relations(rows)
+
+
+def with_api_relations(rows: QuerySet[Referral]) -> QuerySet[Referral]:
+    """What every answer about a referral shows: its places, lead unit and tasks."""
+    return rows.select_related("district", "sub_district", "assigned_unit").prefetch_related(
+        Prefetch(
+            "tasks",
+            queryset=ReferralTask.objects.select_related("unit__organisation")
+            .prefetch_related("needs")
+            .order_by("created_at", "pk"),
+        )
+    )
+
+
+def task_reader(request):
+    """Who reads a referral's tasks, for ``lifecycle.tasks_for``: (roles, unit ids) per
+    referral, from what was loaded with it (no query). A partner system is the referrer of
+    what it filed and a unit through its organisation's tasks; a person as on the page."""
+    partner = partner_of(request)
+
+    def reader(referral: Referral):
+        if partner is not None:
+            unit_ids = reader_unit_ids(referral, partner=partner)
+            roles = reading_roles(referral=referral, partner=partner)
+            if partner.service_user_id is not None and referral.referrer_id == (
+                partner.service_user_id
+            ):
+                roles = roles | {Actor.REFERRER}
+            return roles, unit_ids
+        user = request.user
+        return reading_roles(referral=referral, user=user), reader_unit_ids(referral, user=user)
+
+    return reader
 
 
 class ReferralList(generics.ListAPIView):
@@ -60,12 +96,13 @@ class ReferralList(generics.ListAPIView):
     filterset_class = ReferralFilter
     pagination_class = SyncPagination
 
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "task_reader": task_reader(self.request)}
+
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Referral.objects.none()
-        return api_referrals(self.request).select_related(
-            "district", "sub_district", "assigned_unit"
-        )
+        return api_referrals(self.request)
 
     def paginate_queryset(self, queryset):
         page = super().paginate_queryset(queryset)
@@ -102,7 +139,10 @@ class ReferralList(generics.ListAPIView):
         headers = {"Location": location, "ETag": etag(referral.version)}
         if not intake.created:
             headers["Idempotent-Replayed"] = "true"
-        return Response(ReferralSummaryOut(referral).data, status=201, headers=headers)
+        context = {"task_reader": task_reader(request)}
+        return Response(
+            ReferralSummaryOut(referral, context=context).data, status=201, headers=headers
+        )
 
 
 def caller(request) -> str:
@@ -118,18 +158,17 @@ class ReferralDetail(generics.RetrieveAPIView):
     serializer_class = ReferralDetailOut
     lookup_field = "reference"
 
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "task_reader": task_reader(self.request)}
+
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Referral.objects.none()
-        return (
-            api_referrals(self.request)
-            .select_related("district", "sub_district", "assigned_unit")
-            .prefetch_related(
-                "needs",
-                Prefetch(
-                    "events", queryset=ReferralEvent.objects.select_related("unit").order_by("at")
-                ),
-            )
+        return api_referrals(self.request).prefetch_related(
+            "needs",
+            Prefetch(
+                "events", queryset=ReferralEvent.objects.select_related("unit").order_by("at")
+            ),
         )
 
     @extend_schema(
@@ -173,9 +212,15 @@ def timeline_reader(request, referral: Referral) -> dict:
     partner = partner_of(request)
     if partner is not None:
         roles = reading_roles(referral=referral, partner=partner)
-        return {"reader_roles": roles, "reader_id": partner.service_user_id}
+        unit_ids = reader_unit_ids(referral, partner=partner)
+        return {
+            "reader_roles": roles,
+            "reader_id": partner.service_user_id,
+            "reader_unit_ids": unit_ids,
+        }
     roles = reading_roles(referral=referral, user=request.user)
-    return {"reader_roles": roles, "reader_id": request.user.pk}
+    unit_ids = reader_unit_ids(referral, user=request.user)
+    return {"reader_roles": roles, "reader_id": request.user.pk, "reader_unit_ids": unit_ids}
 
 
 def shows_identity(request) -> bool:
@@ -201,9 +246,7 @@ class ReferralAction(generics.GenericAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Referral.objects.none()
-        return api_referrals(self.request).select_related(
-            "district", "sub_district", "assigned_unit"
-        )
+        return api_referrals(self.request)
 
     def expected_version(self, request, sent: int | None) -> int:
         header = request.headers.get("If-Match", "")
@@ -250,8 +293,16 @@ class ReferralAction(generics.GenericAPIView):
         # A refusal (stale version 409, a step one may not take 404, the wrong status or a
         # missing reason 400) is answered by the exception handler from its class.
         updated = self.act(referral, data, version)
-        updated = self.get_queryset().get(pk=updated.pk)
-        return Response(ReferralSummaryOut(updated).data, headers={"ETag": etag(updated.version)})
+        # A unit declining its part of a shared referral leaves it (``tasks_seen_by``): the
+        # answer is still its own step, read past the visibility it no longer has.
+        updated = self.get_queryset().filter(pk=updated.pk).first() or with_api_relations(
+            Referral.objects
+        ).get(pk=updated.pk)
+        context = {"task_reader": task_reader(request)}
+        return Response(
+            ReferralSummaryOut(updated, context=context).data,
+            headers={"ETag": etag(updated.version)},
+        )
 
 
 class AcceptReferral(ReferralAction):

@@ -25,25 +25,38 @@ from referrals.models.choices import (
     risk_level_of,
 )
 from referrals.models.messaging import Delivery, Notification, WebhookEndpoint, new_webhook_secret
+from referrals.models.notice import ContactAttempt, ContactOutcome, NoNeedReason, UrgentNotice
 from referrals.models.outbox import OutboxMessage
 from referrals.models.referral import ReferenceSequence, Referral, ReferralEvent, ReferralQuerySet
 from referrals.models.routing import ChoiceListValidator, RoutingRule
+from referrals.models.task import (
+    LEFT_TASK_STATUSES,
+    OPEN_TASK_STATUSES,
+    TASK_STATUSES,
+    ReferralTask,
+)
 
 __all__ = [
     "CLOSED_STATUSES",
+    "LEFT_TASK_STATUSES",
     "OPEN_STATUSES",
+    "OPEN_TASK_STATUSES",
     "RISK_OF",
     "RISK_ORDER",
     "SERVING_STATUSES",
+    "TASK_STATUSES",
     "AccessLog",
     "ApiIntake",
     "ChoiceListValidator",
     "ConsentBasis",
+    "ContactAttempt",
+    "ContactOutcome",
     "ConsentGivenBy",
     "ConsentMethod",
     "ConsentWithdrawalMethod",
     "Delivery",
     "Household",
+    "NoNeedReason",
     "Notification",
     "OfficeClosure",
     "OutboxMessage",
@@ -51,11 +64,13 @@ __all__ = [
     "Referral",
     "ReferralEvent",
     "ReferralQuerySet",
+    "ReferralTask",
     "RiskFactor",
     "RiskLevel",
     "RoutingRule",
     "Sex",
     "Status",
+    "UrgentNotice",
     "WebhookEndpoint",
     "new_webhook_secret",
     "risk_level_of",

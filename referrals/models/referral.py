@@ -195,6 +195,15 @@ class Referral(models.Model):
         default=False,
         help_text=_("Invented by seed_demo; not a real person."),
     )
+    notice = models.ForeignKey(
+        "referrals.UrgentNotice",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="referrals",
+        verbose_name=_("urgent notice"),
+        help_text=_("The notice (a carer admitted to hospital) this referral was opened for."),
+    )
 
     # Privacy (``referrals/privacy.py``): when it closed (the retention clock), when its
     # personal data was removed, and a withdrawal of consent.
@@ -347,6 +356,7 @@ class ReferralEvent(models.Model):
         ESCALATION = "escalation", _("Escalation")
         OVERDUE = "overdue", _("Overdue")
         CONSENT = "consent", _("Consent withdrawn")
+        CONTACT = "contact", _("Contact attempt")
 
     referral = models.ForeignKey(
         Referral, on_delete=models.CASCADE, related_name="events", verbose_name=_("referral")
@@ -374,6 +384,15 @@ class ReferralEvent(models.Model):
         verbose_name=_("unit"),
     )
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.STATUS)
+    task = models.ForeignKey(
+        "referrals.ReferralTask",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="events",
+        verbose_name=_("task"),
+        help_text=_("The unit's task the step was taken on, if any."),
+    )
     details = models.JSONField(
         _("details"),
         default=dict,

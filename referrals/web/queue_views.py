@@ -17,12 +17,13 @@ from referrals.assignment import referral_assign, referral_escalate
 from referrals.audit import log_personal_data_access_many
 from referrals.errors import ReferralError
 from referrals.lifecycle import TRANSITIONS, Actor
-from referrals.models import AccessLog, Referral
+from referrals.models import AccessLog, Referral, Status
 from referrals.queues import (
     INBOX_TABS,
     QueueFilter,
     declined_by,
     inbox,
+    inbox_row_flags,
     inbox_units,
     minutes_waiting,
     office_scope,
@@ -154,7 +155,7 @@ def unit_inbox(request):
     if tab not in INBOX_TABS:
         tab = "new"
     now = timezone.now()
-    annotations = row_flags(now)
+    annotations = inbox_row_flags(unit_ids, now)
     if tab == "closed":
         annotations.update(declined_by(unit_ids))
     page = page_of(
@@ -173,17 +174,15 @@ def unit_inbox(request):
         "rows": [
             {
                 "referral": referral,
+                "task_status": Status(referral.task_status),
                 "overdue": referral.is_overdue,
-                # Declined and gone on to another unit: shown as the unit's own decision,
-                # without a link to a page it may no longer see (issue 14 item 16).
-                "declined": getattr(referral, "declined_at", None) is not None
+                # Declined (or moved on by the office) and gone on to another unit: shown as
+                # the unit's own part, without a link to a page it may no longer see
+                # (``selectors.tasks_seen_by``; issue 14 item 16).
+                "declined": referral.task_status in (Status.REJECTED, Status.CANCELLED)
                 and referral.assigned_unit_id not in unit_ids,
-                # Everyone here works for the assigned unit: the unit's steps from this status.
-                "transitions": [
-                    t
-                    for t in UNIT_TRANSITIONS
-                    if referral.status in t.sources and referral.assigned_unit_id in unit_ids
-                ],
+                # The unit's steps from the status of its own task.
+                "transitions": [t for t in UNIT_TRANSITIONS if referral.task_status in t.sources],
             }
             for referral in page.rows
         ],

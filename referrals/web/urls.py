@@ -4,7 +4,14 @@
 
 from django.urls import path
 
-from referrals.web import dashboard_views, privacy_views, queue_views, views
+from referrals.web import (
+    dashboard_views,
+    notice_views,
+    notification_views,
+    privacy_views,
+    queue_views,
+    views,
+)
 
 referral_patterns = [
     path("", views.referral_list, name="list"),
@@ -16,12 +23,13 @@ referral_patterns = [
     path("<uuid:public_id>/route/", views.referral_route_by_hand, name="route"),
     path("<uuid:public_id>/triage/", views.referral_triage_panel, name="triage_panel"),
     path("<uuid:public_id>/escalate/", views.referral_escalate_view, name="escalate"),
+    path("<uuid:public_id>/contact/", notice_views.referral_contact_view, name="contact"),
 ]
 
 notification_patterns = [
-    path("", views.notification_list, name="list"),
-    path("<int:pk>/open/", views.notification_open, name="open"),
-    path("read-all/", views.notification_read_all, name="read_all"),
+    path("", notification_views.notification_list, name="list"),
+    path("<int:pk>/open/", notification_views.notification_open, name="open"),
+    path("read-all/", notification_views.notification_read_all, name="read_all"),
 ]
 
 dashboard_patterns = [

@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.selectors import user_scope
 from referrals import identity
 from referrals.assignment import referral_assign, referral_escalate
 from referrals.audit import log_personal_data_access, log_personal_data_access_many
@@ -27,10 +28,19 @@ from referrals.lifecycle import (
     Actor,
     actor_roles,
     available_transitions,
+    own_task,
+    reader_unit_ids,
+    tasks_for,
     timeline_for,
 )
-from referrals.models import AccessLog, Notification, Referral, RiskLevel, Status
-from referrals.notifications import notification_mark_read
+from referrals.models import (
+    AccessLog,
+    ContactOutcome,
+    NoNeedReason,
+    Referral,
+    RiskLevel,
+    Status,
+)
 from referrals.routing import reasons_from_json
 from referrals.selectors import (
     latest_routing_event,
@@ -252,7 +262,10 @@ def referral_detail(request, public_id):
     referral = _visible_or_404(request, public_id)
     if referral.status == Status.DRAFT:
         return redirect("referrals:edit", public_id=referral.public_id)
-    roles = actor_roles(user=request.user, referral=referral)
+    tasks = list(referral.tasks.all())
+    task = own_task(tasks, user_scope(request.user).unit_ids)
+    roles = actor_roles(user=request.user, referral=referral, task=task)
+    unit_ids = reader_unit_ids(referral, user=request.user)
     log_personal_data_access(user=request.user, referral=referral, channel=AccessLog.Channel.PAGE)
     full_id = ""
     if referral.id_number_encrypted and roles & {Actor.UNIT, Actor.OFFICE}:
@@ -264,12 +277,28 @@ def referral_detail(request, public_id):
         "referrals/detail.html",
         {
             "referral": referral,
-            "events": timeline_for(referral, roles=roles, reader_id=request.user.pk),
+            "events": timeline_for(
+                referral, roles=roles, reader_id=request.user.pk, unit_ids=unit_ids
+            ),
             "full_id": full_id,
             "duplicate_links": duplicate_links(user=request.user, referral=referral)
             if office
             else None,
-            "transitions": available_transitions(roles=roles, referral=referral),
+            "transitions": available_transitions(roles=roles, referral=referral, task=task),
+            "tasks": [
+                t
+                for t in tasks_for(referral, roles=roles, unit_ids=unit_ids)
+                if t.status != Status.CANCELLED
+            ],
+            "own_task": task,
+            # Urgent notices: the unit holding an open task records each try to reach them.
+            "contact": {
+                "outcomes": ContactOutcome.choices,
+                "reasons": NoNeedReason.choices,
+                "attempts": list(referral.contact_attempts.all()),
+            }
+            if referral.notice_id and task is not None and task.is_open and Actor.UNIT in roles
+            else None,
             "routing_reasons": [r.text() for r in reasons_from_json(routed.details.get("reasons"))]
             if routed
             else [],
@@ -434,39 +463,3 @@ def _posted_version(request) -> int:
         return int(request.POST.get("version", ""))
     except ValueError:
         return -1  # a form without the version it was drawn from cannot be trusted
-
-
-# --- Notifications ------------------------------------------------------------------------
-
-NOTIFICATIONS_PER_PAGE = 25
-
-
-@login_required
-@require_GET
-def notification_list(request):
-    notifications = (
-        Notification.objects.filter(recipient=request.user)
-        .select_related("referral", "event__unit")
-        .order_by("-created_at", "-pk")
-    )
-    page = Paginator(notifications, NOTIFICATIONS_PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, "referrals/notifications.html", {"page": page, "query": ""})
-
-
-@login_required
-@require_POST
-def notification_open(request, pk):
-    """Mark one notification read and go to its referral (which applies its own visibility)."""
-    notification = Notification.objects.filter(recipient=request.user, pk=pk).first()
-    if notification is None:
-        raise Http404
-    notification_mark_read(user=request.user, notification_id=notification.pk)
-    return redirect("referrals:detail", public_id=notification.referral.public_id)
-
-
-@login_required
-@require_POST
-def notification_read_all(request):
-    count = notification_mark_read(user=request.user)
-    messages.success(request, _("%(count)s notification(s) marked as read.") % {"count": count})
-    return redirect("notifications:list")

@@ -38,8 +38,12 @@ NEW = reverse("referrals:new")
 
 def child_family_form(referral_form) -> dict:
     """A Sham Shui Po (F01) referral for child and family support: the "child-family" rule
-    sends it to an IFSC whose catchment covers F01, which is ``ifsc_unit``."""
-    return referral_form(needs=[NeedCategory.objects.get(code="child_family").pk])
+    sends it to an IFSC whose catchment covers F01, which is ``ifsc_unit``. No risk sign
+    ticked: a carer admitted to hospital would make it urgent, with the hotline's rule
+    alerting the office on arrival."""
+    return referral_form(
+        needs=[NeedCategory.objects.get(code="child_family").pk], risk_factors=["unsafe_home"]
+    )
 
 
 def submitted_referral(referrer, caring_team, ssp_area) -> Referral:

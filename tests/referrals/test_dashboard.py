@@ -501,8 +501,8 @@ def test_the_export_in_chinese(client, district_officer, office_data):
 # session, user, the session's two-factor device (django-otp), the navigation's context
 # query, the scope
 WARM_PAGE = 5
-# ... and unit types, caseload, decisions, top needs
-COLD_PAGE = WARM_PAGE + 4
+# ... and unit types, caseload, decisions, top needs, the urgent notices' funnel
+COLD_PAGE = WARM_PAGE + 5
 
 
 def more_referrals(referrer, caring_team, count=3):

@@ -3,9 +3,18 @@
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.test import override_settings
 
 from referrals.demo import LOADED_TABLES, build_referrals
-from referrals.models import OPEN_STATUSES, ReferenceSequence, Referral, ReferralEvent
+from referrals.models import (
+    OPEN_STATUSES,
+    ReferenceSequence,
+    Referral,
+    ReferralEvent,
+    ReferralTask,
+    UrgentNotice,
+)
+from services.models import ServiceUnit
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -30,6 +39,18 @@ def check_consistent():
     for referral in referrals.exclude(status="submitted").select_related("district"):
         assert referral.events.count() == 2
         assert referral.events.last().to_status == referral.status
+        # Held by a unit: its one task, as migration 0016 gives one, the step linked to it.
+        if referral.assigned_unit_id:
+            task = referral.tasks.get()
+            assert (task.unit_id, task.status, task.is_lead) == (
+                referral.assigned_unit_id,
+                referral.status,
+                True,
+            )
+            assert set(task.needs.all()) == set(referral.needs.all())
+            assert referral.events.last().task == task
+        else:
+            assert not referral.tasks.exists()
         assert referral.district.welfare_office.code.upper() in referral.reference
         assert referral.sub_district.district_id == referral.district_id
     for sequence in ReferenceSequence.objects.select_related("office"):
@@ -53,18 +74,34 @@ def test_builds_and_tops_up_without_duplicates(directory, use_copy):
     assert Referral.objects.filter(is_demo_data=True).count() == 150
     check_consistent()
     assert Referral.objects.filter(status__in=OPEN_STATUSES).exists()
-    # A referral filed through the app afterwards gets a fresh primary key (sequence moved on).
+    # A referral filed through the app afterwards gets a fresh primary key (sequence moved on),
+    # and so does its task.
     highest = Referral.objects.order_by("-pk").values_list("pk", flat=True).first()
-    assert factories.ReferralFactory().pk > highest
+    highest_task = ReferralTask.objects.order_by("-pk").values_list("pk", flat=True).first()
+    later = factories.ReferralFactory(status="assigned", assigned_unit=ServiceUnit.objects.first())
+    assert later.pk > highest and later.tasks.get().pk > highest_task
+
+
+def test_the_demo_sends_one_urgent_notice_through_the_real_intake(directory, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    with override_settings(DEBUG=True):
+        call_command("seed_demo", "--referrals", "3", verbosity=0)
+        call_command("seed_demo", "--referrals", "3", verbosity=0)  # sent once
+
+    notice = UrgentNotice.objects.get()
+    referrals = list(notice.referrals.all())
+    assert len(referrals) == 2 and all(r.risk_level == "urgent" for r in referrals)
+    assert all(r.is_demo_data for r in referrals)
 
 
 def test_seed_demo_command_takes_referrals(directory, capsys):
     call_command("seed_demo", "--allow-production", "--referrals", "40")
     assert "40 synthetic referrals added" in capsys.readouterr().out
-    assert Referral.objects.filter(is_demo_data=True).count() == 40
+    generated = Referral.objects.filter(is_demo_data=True, notice__isnull=True)
+    assert generated.count() == 40
     call_command("seed_demo", "--allow-production", "--referrals", "40")
     assert "0 synthetic referrals added" in capsys.readouterr().out
-    assert Referral.objects.count() == 40
+    assert Referral.objects.count() == 40 + 2  # and the demo notice's two, sent once
 
 
 def planner_row_counts(models) -> dict[str, float]:

@@ -969,6 +969,7 @@ def _unit_facts(row, *, areas=(), districts=()) -> UnitFacts:
         is_active=row.is_active,
         capacity=row.capacity,
         current_load=row.current_load,
+        needs_served=frozenset(row.unit_type.needs.values_list("code", flat=True)),
     )
 
 

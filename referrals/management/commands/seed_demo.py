@@ -2,7 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.demo import DemoCredentials, build_partner_clients, build_users, demo_credentials
-from referrals.demo import build_referrals
+from referrals.demo import build_notice, build_referrals
 from services.demo import build_directory
 
 
@@ -66,6 +66,12 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Referrals: {added:,} synthetic referrals added ({referrals:,} wanted)."
             )
+            opened = build_notice()
+            if opened:
+                self.stdout.write(
+                    f"Urgent notice: a carer admitted to hospital, {opened} people to reach "
+                    "(sign in as worker.hotline)."
+                )
 
     def _print_published(self, credentials: DemoCredentials, users, clients) -> None:
         password = credentials.passwords[users[0].username]

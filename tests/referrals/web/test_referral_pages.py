@@ -219,8 +219,9 @@ def test_detail_page_query_count_does_not_grow_with_events(client, protected, un
         referral_resume(referral_id=protected.pk, actor=unit_worker)
     assert ReferralEvent.objects.filter(referral=protected).count() == 22
     # 9 + the session's two-factor device: visibility, the capacities and the page header
-    # read the memberships once (accounts.selectors.user_scope).
-    assert queries_for(client, url) == few == 10
+    # read the memberships once (accounts.selectors.user_scope); + the units' tasks on the
+    # referral and their needs (issue 16).
+    assert queries_for(client, url) == few == 12
 
 
 def test_administrators_search_the_access_log(client, protected, unit_worker, admin_user):

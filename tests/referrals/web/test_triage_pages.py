@@ -188,8 +188,10 @@ def test_the_office_detail_page_costs_the_same_queries_for_few_or_many_units(
     client.force_login(district_officer)
     url = reverse("referrals:detail", args=[in_triage.public_id])
     # 19 + the session's two-factor device; the memberships are read once per request
-    # (accounts.selectors.user_scope) for visibility, capacities and the page header.
-    with django_assert_num_queries(20) as few:
+    # (accounts.selectors.user_scope) for visibility, capacities and the page header; the
+    # units' tasks on the referral (issue 16) and the needs each unit type serves (routing
+    # a unit per need) one query each.
+    with django_assert_num_queries(22) as few:
         client.get(url)
     factories.ServiceUnitFactory.create_batch(
         12, unit_type=factories.unit_type("ICCMW"), catchment_districts=[factories.district("F")]
