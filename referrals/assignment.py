@@ -22,7 +22,14 @@ from referrals.errors import (
     stale_version,
 )
 from referrals.lifecycle import ESCALATABLE, OFFICE_ACTORS, TRANSITIONS, actor_roles
-from referrals.models import Referral, ReferralEvent, RiskLevel, RoutingRule, Status
+from referrals.models import (
+    Referral,
+    ReferralEvent,
+    ReferralTask,
+    RiskLevel,
+    RoutingRule,
+    Status,
+)
 from referrals.notifications import notify_office
 from referrals.selectors import (
     office_closures_from,
@@ -39,9 +46,11 @@ from referrals.services import (
     due_at,
     escalate,
     lock,
+    need_unrouted,
     record_change,
     runs_around_the_clock,
 )
+from referrals.task_steps import close_task, need_rows
 from services.models import ServiceUnit
 
 
@@ -213,6 +222,62 @@ def referral_mark_overdue(*, referral_id: int, now: datetime | None = None) -> R
         if urgent:
             call_on_call_unit(referral)
     return referral
+
+
+def task_mark_overdue(*, task_id: int, now: datetime | None = None) -> Referral:
+    """A unit's task past its acknowledge-by time, where the referral's own mark does not
+    reach (``referral_mark_overdue`` reads the referral's status and the lead's deadline): a
+    part of a shared referral, or the lead of one another unit has already accepted. Mark
+    it, tell the office and the unit's supervisors, then, as its rule says, release it and
+    route its needs to their next unit (the office routes them when none is found) or
+    escalate; urgent work also goes to the unit on call. Idempotent."""
+    now = now or timezone.now()
+    referral_id = ReferralTask.objects.values_list("referral_id", flat=True).get(pk=task_id)
+    with transaction.atomic():
+        referral = lock(referral_id)
+        task = referral.tasks.select_related("routing_rule").get(pk=task_id)
+        if task.overdue_at is not None or not (
+            task.status == Status.ASSIGNED and task.due_at is not None and task.due_at <= now
+        ):
+            return referral
+        rule = task.routing_rule
+        reroute = rule is None or rule.when_overdue == RoutingRule.WhenOverdue.REROUTE
+        task.overdue_at = now
+        task.save(update_fields=["overdue_at", "updated_at"])
+        event = record_change(
+            referral,
+            actor=None,
+            to_status=referral.status,
+            kind=ReferralEvent.Kind.OVERDUE,
+            changes={"overdue_at": now} if task.is_lead else {},
+            details={"released": reroute, "due_at": task.due_at.isoformat()},
+            task=task,
+            step=(task.status, task.status),
+        )
+        outbox.enqueue(notify_office, event_id=event.pk)
+        if reroute:
+            _release(referral, task)
+        urgent = referral.risk_level == RiskLevel.URGENT
+        if (urgent or not reroute) and referral.escalated_at is None:
+            escalate(referral, actor=None, reason="", code="overdue")
+        if urgent:
+            call_on_call_unit(referral)
+    return referral
+
+
+def _release(referral: Referral, task: ReferralTask) -> None:
+    """Take the lapsed ``task`` from its unit and route its needs again, alone."""
+    needs = {need.code for need in task.needs.all()} or {need.code for need in referral.needs.all()}
+    close_task(referral, task, Status.CANCELLED)
+    decision = routing_decision_for(referral, needs=needs, lead=task.is_lead)
+    live_lead = referral.tasks.open().filter(is_lead=True).first()
+    if decision.unit is not None and task.is_lead and live_lead is None:
+        apply_decision(referral, decision, needs=need_rows(needs))
+    elif decision.unit is not None:
+        add_part(referral, decision, needs=needs, lead=live_lead)
+    else:
+        for need in sorted(needs):
+            need_unrouted(referral, need)
 
 
 def call_on_call_unit(referral: Referral) -> ReferralEvent | None:

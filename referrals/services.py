@@ -389,7 +389,7 @@ def apply_plan(referral: Referral, plan: routing.Plan) -> None:
     for part in plan.parts[1:]:
         add_part(referral, part.decision, needs=part.needs, lead=event.task)
     for need in plan.unrouted:
-        _need_unrouted(referral, need)
+        need_unrouted(referral, need)
 
 
 def add_part(
@@ -426,7 +426,7 @@ def add_part(
     return event
 
 
-def _need_unrouted(referral: Referral, need: str) -> None:
+def need_unrouted(referral: Referral, need: str) -> None:
     """No rule found a unit for ``need``: the district office routes it by hand."""
     event = record_change(
         referral,
@@ -465,7 +465,7 @@ def referral_route(*, referral_id: int) -> Referral:
             decision = routing_decision_for(referral, needs=needs, lead=leads)
             if decision.unit is None and live.exists():
                 for need in sorted(needs):
-                    _need_unrouted(referral, need)
+                    need_unrouted(referral, need)
             elif leads:
                 # The main need's unit declined: the next unit leads (or, with no unit
                 # left at all, the office triages the referral, as before tasks).

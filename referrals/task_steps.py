@@ -84,6 +84,16 @@ def close_open_tasks(referral: Referral, status: str, *, leads_only: bool = Fals
             move_load(unit_id, None)
 
 
+def close_task(referral: Referral, task: ReferralTask, status: str) -> None:
+    """Close one open task of the locked referral as ``status`` (a lapsed deadline)."""
+    if task.status in OPEN_TASK_STATUSES:
+        move_load(task.unit_id, None)
+    ReferralTask.objects.filter(pk=task.pk).update(
+        status=status, closed_at=timezone.now(), version=F("version") + 1
+    )
+    task.status = status
+
+
 def task_step(referral: Referral, task: ReferralTask, *, to_status: str, changes: dict) -> dict:
     """Move ``task`` to ``to_status`` with ``changes`` (outcome, services provided); the
     referral's changes that follow: its status derived from all its tasks

@@ -75,12 +75,20 @@ def sweep_overdue() -> int:
     ids = selectors.referrals_past_due()
     for referral_id in ids:
         mark_overdue.delay(referral_id)
-    return len(ids)
+    task_ids = selectors.tasks_past_due()
+    for task_id in task_ids:
+        mark_task_overdue.delay(task_id)
+    return len(ids) + len(task_ids)
 
 
 @shared_task(**TRANSIENT)
 def mark_overdue(referral_id: int) -> str:
     return assignment.referral_mark_overdue(referral_id=referral_id).status
+
+
+@shared_task(**TRANSIENT)
+def mark_task_overdue(task_id: int) -> str:
+    return assignment.task_mark_overdue(task_id=task_id).status
 
 
 @shared_task(**TRANSIENT)

@@ -12,7 +12,7 @@ from django.apps import apps
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from referrals import assignment, errors, services, submission
+from referrals import assignment, errors, selectors, services, submission
 from referrals.lifecycle import status_from_tasks
 from referrals.models import Referral, ReferralEvent, ReferralTask, Status
 from services.models import NeedCategory
@@ -510,3 +510,56 @@ def test_urgent_work_past_its_time_goes_at_once_to_the_unit_on_call(
     # Marked again: nothing more.
     assignment.referral_mark_overdue(referral_id=referral.pk)
     assert referral.tasks.filter(unit=hotline).count() == 1
+
+
+def test_a_parts_lapsed_deadline_is_swept_and_only_that_need_moves_on(
+    referrer, caring_team, ssp_area, ifsc_unit, other_unit, prc_unit, prc_worker
+):
+    second_iccmw = factories.ServiceUnitFactory(
+        code="iccmw-f-02",
+        unit_type=factories.unit_type("ICCMW"),
+        catchment_districts=[factories.district("F")],
+    )
+    referral = submit_carer(referrer, caring_team, ssp_area)
+    services.referral_accept(referral_id=referral.pk, actor=prc_worker)  # the lead accepted
+    lapsed = referral.tasks.get(unit=other_unit)
+    later = lapsed.due_at + timedelta(minutes=1)
+
+    assert lapsed.pk in selectors.tasks_past_due(now=later)
+    assignment.task_mark_overdue(task_id=lapsed.pk, now=later)
+
+    lapsed.refresh_from_db()
+    assert lapsed.overdue_at == later and lapsed.status == X
+    assert parts(Referral.objects.get(pk=referral.pk)) == {
+        "prc-f-01": (["carer_support"], True, ACC),
+        "ifsc-f-01": (["financial_hardship"], False, A),
+        "iccmw-f-02": (["mental_health"], False, A),
+    }
+    overdue = referral.events.get(kind=ReferralEvent.Kind.OVERDUE)
+    assert overdue.task == lapsed and overdue.details["released"] is True
+    assert referral.tasks.get(unit=second_iccmw).part_of.unit == prc_unit
+    # Again: nothing more.
+    assignment.task_mark_overdue(task_id=lapsed.pk, now=later)
+    assert referral.events.filter(kind=ReferralEvent.Kind.OVERDUE).count() == 1
+
+
+def test_the_sweep_finds_the_parts_the_referrals_own_mark_does_not(
+    referrer, caring_team, ssp_area, ifsc_unit, other_unit, prc_unit, prc_worker
+):
+    referral = submit_carer(referrer, caring_team, ssp_area)
+    later = max(t.due_at for t in referral.tasks.all()) + timedelta(minutes=1)
+    # Led and still waiting: the referral's own mark takes the lead, the sweep the parts.
+    assert selectors.referrals_past_due(now=later) == [referral.pk]
+    parts_due = set(selectors.tasks_past_due(now=later))
+    assert parts_due == set(referral.tasks.filter(is_lead=False).values_list("pk", flat=True))
+    # Once another unit accepted, the referral is no longer "assigned": the lead's lapse
+    # is the sweep's too.
+    services.referral_accept(
+        referral_id=referral.pk,
+        actor=factories.MembershipFactory(
+            user=factories.UserFactory(username="ifsc-staff"), service_unit=ifsc_unit
+        ).user,
+    )
+    assert selectors.referrals_past_due(now=later) == []
+    lead = referral.tasks.get(is_lead=True)
+    assert lead.pk in selectors.tasks_past_due(now=later)
