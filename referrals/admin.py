@@ -6,6 +6,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from referrals.assignment import move_deadlines_for_closures
 from referrals.audit import log_personal_data_access
 from referrals.deliveries import deliveries_send_again
 from referrals.models import (
@@ -290,8 +291,10 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 
 @admin.register(OfficeClosure)
 class OfficeClosureAdmin(admin.ModelAdmin):
-    """Typhoon signal No. 8 and black rainstorm closures: business-time clocks of assignments
-    made from now on pause through them (``services.due_at``); urgent clocks do not."""
+    """Typhoon signal No. 8 and black rainstorm closures: business-time clocks pause through
+    them (``services.due_at``), those of waiting assignments too, moved when the closure is
+    recorded, changed or removed (``assignment.move_deadlines_for_closures``); urgent clocks
+    do not."""
 
     list_display = ["starts_at", "ends_at", "reason", "note", "recorded_by"]
     list_filter = ["reason"]
@@ -300,4 +303,28 @@ class OfficeClosureAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if not change:
             obj.recorded_by = request.user
+        before = OfficeClosure.objects.filter(pk=obj.pk).values_list("starts_at", flat=True)
+        since = min([obj.starts_at, *before])
         super().save_model(request, obj, form, change)
+        self._moved(request, move_deadlines_for_closures(since=since))
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        self._moved(request, move_deadlines_for_closures(since=obj.starts_at))
+
+    def delete_queryset(self, request, queryset):
+        since = min(queryset.values_list("starts_at", flat=True), default=None)
+        super().delete_queryset(request, queryset)
+        if since is not None:
+            self._moved(request, move_deadlines_for_closures(since=since))
+
+    def _moved(self, request, count: int) -> None:
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)s waiting referral's deadline was moved.",
+                "%(count)s waiting referrals' deadlines were moved.",
+                count,
+            )
+            % {"count": count},
+        )

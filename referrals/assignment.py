@@ -314,3 +314,35 @@ def call_on_call_unit(referral: Referral) -> ReferralEvent | None:
     if lead is None:
         return apply_decision(referral, decision, unit=unit)
     return add_part(referral, decision, needs=needs, lead=lead)
+
+
+def move_deadlines_for_closures(*, since: datetime) -> int:
+    """Count again the deadline of every task still waiting for its unit on a business-time
+    clock and due after ``since``, with the office closures as recorded now: a closure
+    recorded (or changed, or removed) from ``since`` on moves the deadlines it pauses, not
+    only those of assignments made after it. Urgent work on the clock is not touched. The
+    same count as at assignment (``services.due_at`` from the task's start); returns how
+    many deadlines moved."""
+    waiting = list(
+        ReferralTask.objects.filter(status=Status.ASSIGNED, overdue_at=None, due_at__gt=since)
+        .select_related("routing_rule", "referral")
+        .order_by("created_at")
+    )
+    waiting = [t for t in waiting if not runs_around_the_clock(t.referral.risk_level)]
+    if not waiting:
+        return 0
+    closures = office_closures_from(waiting[0].created_at)
+    moved = []
+    for task in waiting:
+        due = due_at(task.routing_rule, task.created_at, task.referral.risk_level, closures)
+        if due != task.due_at:
+            task.due_at = due
+            moved.append(task)
+    with transaction.atomic():
+        ReferralTask.objects.bulk_update(moved, ["due_at"], batch_size=500)
+        for task in moved:
+            if task.is_lead:
+                Referral.objects.filter(pk=task.referral_id, assigned_unit=task.unit_id).update(
+                    due_at=task.due_at
+                )
+    return len(moved)

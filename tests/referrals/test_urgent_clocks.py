@@ -231,3 +231,50 @@ def test_only_administrators_reach_the_closures_admin(client, district_officer):
     response = client.get(reverse(ADD_CLOSURE))
     assert response.status_code in (302, 403)
     assert not OfficeClosure.objects.exists()
+
+
+def test_a_closure_recorded_later_moves_the_deadlines_of_waiting_work_but_not_urgent_ones(
+    admin_client, referrer, caring_team, ssp_area, ifsc_unit
+):
+    """Signal No. 8 all of Monday 7 December, recorded that morning: a referral routed on
+    Friday 10:00 with two business days was due Tuesday 10:00 and is now due Wednesday
+    10:00; an urgent one on the clock keeps its time; one a unit accepted is left alone.
+    Removing the closure moves the deadline back."""
+    friday = hk("2026-12-04T10:00")
+
+    def waiting(risk_level, **fields):
+        referral = make_referral(
+            referrer,
+            caring_team,
+            ssp_area,
+            status=fields.pop("status", Status.ASSIGNED),
+            assigned_unit=ifsc_unit,
+            risk_level=risk_level,
+            due_at=services.due_at(None, friday, risk_level),
+            **fields,
+        )
+        referral.tasks.update(created_at=friday, due_at=referral.due_at)
+        return referral
+
+    routine, urgent = waiting(RiskLevel.ROUTINE), waiting(RiskLevel.URGENT)
+    accepted = waiting(RiskLevel.ROUTINE, status=Status.ACCEPTED)
+    assert routine.due_at == hk("2026-12-08T10:00") and urgent.due_at == hk("2026-12-04T14:00")
+
+    response = admin_client.post(
+        reverse(ADD_CLOSURE), closure_form("2026-12-07T00:00", "2026-12-07T23:59"), follow=True
+    )
+
+    assert "1 waiting referral&#x27;s deadline was moved." in response.content.decode()
+    for referral, due in [
+        (routine, "2026-12-09T10:00"),
+        (urgent, "2026-12-04T14:00"),
+        (accepted, "2026-12-08T10:00"),
+    ]:
+        referral.refresh_from_db()
+        assert referral.due_at == referral.tasks.get().due_at == hk(due), referral.risk_level
+    closure = OfficeClosure.objects.get()
+    admin_client.post(
+        reverse("admin:referrals_officeclosure_delete", args=[closure.pk]), {"post": "yes"}
+    )
+    routine.refresh_from_db()
+    assert routine.due_at == routine.tasks.get().due_at == hk("2026-12-08T10:00")
