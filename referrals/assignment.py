@@ -163,6 +163,64 @@ def _assignable_unit(referral: Referral, *, unit_id: int) -> ServiceUnit:
     return unit
 
 
+def referral_set_lead(
+    *,
+    referral_id: int,
+    actor: User | None,
+    task_public_id,
+    reason: str,
+    expected_version: int | None = None,
+) -> Referral:
+    """The district office makes another unit on the referral its lead (issue 16: the
+    lead serves the main need, or is the office's choice), with a reason kept in the
+    timeline. The referral then shows that unit, its rule and its deadline; the other live
+    tasks become parts of it."""
+    reason = reason.strip()
+    with transaction.atomic():
+        referral = lock(referral_id)
+        if expected_version is not None and referral.version != expected_version:
+            raise stale_version(referral.get_status_display())
+        if not actor_roles(user=actor, referral=referral) & OFFICE_ACTORS:
+            raise NotPermitted(_("You may not do this to this referral."))
+        task = referral.tasks.open().select_related("unit", "routing_rule")
+        task = task.filter(public_id=task_public_id).first()
+        if task is None:
+            raise ReferralError(_("Only a unit still working on the referral can lead it."))
+        if task.is_lead:
+            raise ReferralError(_("This unit already leads the referral."))
+        if not reason:
+            raise ReasonRequired(_("Give the reason for your choice."))
+        previous = referral.tasks.open().filter(is_lead=True).select_related("unit").first()
+        referral.tasks.open().filter(is_lead=True).update(is_lead=False)
+        ReferralTask.objects.filter(pk=task.pk).update(is_lead=True, part_of=None)
+        referral.tasks.open().exclude(pk=task.pk).update(part_of=task)
+        record_change(
+            referral,
+            actor=actor,
+            to_status=referral.status,
+            kind=ReferralEvent.Kind.ROUTING,
+            reason=reason,
+            unit=task.unit,
+            changes={
+                "assigned_unit": task.unit,
+                "routing_rule": task.routing_rule,
+                "due_at": task.due_at,
+            },
+            details={
+                "lead": task.unit.code,
+                "previous_lead": previous.unit.code if previous else None,
+                "reasons": [routing.Reason("lead_chosen", {"unit": _label(task.unit)}).as_json()],
+            },
+            task=task,
+            step=(task.status, task.status),
+        )
+    return referral
+
+
+def _label(unit: ServiceUnit) -> dict[str, str]:
+    return {"en": unit.name_en, "zh": unit.name_zh}
+
+
 def referral_escalate(
     *, referral_id: int, actor: User | None, reason: str, expected_version: int | None = None
 ) -> Referral:

@@ -164,6 +164,7 @@ REASON_TEXTS = {
     "to_triage": _("The referral waits in the district office's triage queue."),
     "manual": _("Assigned by the district office."),
     "override": _("The district office chose another unit than the suggested one."),
+    "lead_chosen": _("The district office made %(unit)s the lead unit."),
     "on_call": _(
         "Urgent and not acknowledged in time: %(unit)s, on call day and night, is asked at once."
     ),

@@ -201,6 +201,14 @@ MATRIX: dict[str, dict[str, dict[str, Answer]]] = {
     },
     "referrals:triage_panel": {"GET": page(200, **OFFICE_ONLY)},
     "referrals:escalate": {"POST": page(Changed(Redirect("referrals:detail")), **OFFICE_ONLY)},
+    "referrals:lead": {  # the office makes partner C's unit the lead
+        "POST": page(
+            Changed(Redirect("referrals:detail")),
+            referrer=404,
+            own_unit_worker=404,
+            **OUTSIDERS,
+        )
+    },
     "referrals:contact": {  # a try to reach the person of the notice: the unit holding a task
         "POST": page(404, own_unit_worker=Changed(Redirect("referrals:detail")), **OUTSIDERS)
     },
@@ -472,6 +480,7 @@ class World:
     apps: dict  # partner persona → oauth2 Application
     tokens: dict  # persona → bearer token
     other_unit: object
+    part: ReferralTask  # partner C's unit's part of the referral
     admin_objects: dict  # model label → an object for the admin's object URLs
 
 
@@ -532,7 +541,7 @@ def build_world() -> World:
         referrer=referrer, referring_team=team, status="draft", submitted_at=None
     )
     # Partner C's unit serves one need of the same referral (a task part of the IFSC's).
-    ReferralTask.objects.create(
+    part = ReferralTask.objects.create(
         referral=referral, unit=sharing, part_of=referral.tasks.get(is_lead=True)
     )
     event = ReferralEvent.objects.create(
@@ -647,6 +656,7 @@ def build_world() -> World:
         apps=apps,
         tokens=tokens,
         other_unit=other,
+        part=part,
         admin_objects=admin_objects,
     )
 
@@ -741,6 +751,11 @@ BODIES: dict[tuple[str, str], Value] = {
     ("api:status", "POST"): lambda w: {"status": "in_progress"},
     ("api:notice-list", "POST"): lambda w: {},
     ("referrals:contact", "POST"): lambda w: {"outcome": "not_reached", "version": _version(w)},
+    ("referrals:lead", "POST"): lambda w: {
+        "task": w.part.public_id,
+        "reason": "The carer's support is the main need.",
+        "version": _version(w),
+    },
     ("api:webhook-list", "POST"): lambda w: {"url": "https://partner.example.org/hook"},
     ("admin:logout", "POST"): lambda w: {},
 }

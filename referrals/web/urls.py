@@ -10,6 +10,7 @@ from referrals.web import (
     notification_views,
     privacy_views,
     queue_views,
+    task_views,
     views,
 )
 
@@ -24,6 +25,7 @@ referral_patterns = [
     path("<uuid:public_id>/triage/", views.referral_triage_panel, name="triage_panel"),
     path("<uuid:public_id>/escalate/", views.referral_escalate_view, name="escalate"),
     path("<uuid:public_id>/contact/", notice_views.referral_contact_view, name="contact"),
+    path("<uuid:public_id>/lead/", task_views.referral_lead_view, name="lead"),
 ]
 
 notification_patterns = [

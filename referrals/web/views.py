@@ -291,6 +291,7 @@ def referral_detail(request, public_id):
                 if t.status != Status.CANCELLED
             ],
             "own_task": task,
+            "choose_lead": office and referral.is_open,
             # Urgent notices: the unit holding an open task records each try to reach them.
             "contact": {
                 "outcomes": ContactOutcome.choices,

@@ -563,3 +563,54 @@ def test_the_sweep_finds_the_parts_the_referrals_own_mark_does_not(
     assert selectors.referrals_past_due(now=later) == []
     lead = referral.tasks.get(is_lead=True)
     assert lead.pk in selectors.tasks_past_due(now=later)
+
+
+def test_the_office_makes_another_unit_the_lead_with_a_reason(
+    client, referrer, caring_team, ssp_area, ifsc_unit, other_unit, prc_unit, district_officer,
+    unit_worker,
+):  # fmt: skip
+    referral = submit_carer(referrer, caring_team, ssp_area)
+    ifsc_task = referral.tasks.get(unit=ifsc_unit)
+    version = Referral.objects.get(pk=referral.pk).version
+    with pytest.raises(errors.ReasonRequired):
+        assignment.referral_set_lead(
+            referral_id=referral.pk, actor=district_officer, task_public_id=ifsc_task.public_id,
+            reason=" ",
+        )  # fmt: skip
+    with pytest.raises(errors.NotPermitted):
+        assignment.referral_set_lead(
+            referral_id=referral.pk, actor=unit_worker, task_public_id=ifsc_task.public_id,
+            reason="We should lead",
+        )  # fmt: skip
+    assert Referral.objects.get(pk=referral.pk).version == version  # refused: nothing changed
+    client.force_login(district_officer)
+    page = client.get(f"/referrals/{referral.public_id}/").content.decode()
+    assert page.count('class="action action-lead"') == 2  # the two parts
+
+    response = client.post(
+        f"/referrals/{referral.public_id}/lead/",
+        {
+            "task": ifsc_task.public_id,
+            "reason": "Rent arrears are the main need",
+            "version": version,
+        },
+    )
+
+    assert response.status_code == 302
+    referral.refresh_from_db()
+    ifsc_task.refresh_from_db()
+    assert ifsc_task.is_lead and ifsc_task.part_of is None
+    assert referral.assigned_unit == ifsc_unit and referral.due_at == ifsc_task.due_at
+    others = referral.tasks.open().exclude(pk=ifsc_task.pk)
+    assert set(others.values_list("is_lead", "part_of")) == {(False, ifsc_task.pk)}
+    event = referral.events.order_by("-pk").first()
+    assert event.reason == "Rent arrears are the main need" and event.task == ifsc_task
+    assert event.details["previous_lead"] == "prc-f-01"
+    with pytest.raises(errors.ReferralError):
+        assignment.referral_set_lead(
+            referral_id=referral.pk, actor=district_officer, task_public_id=ifsc_task.public_id,
+            reason="Again",
+        )  # fmt: skip
+    client.force_login(unit_worker)
+    page = client.get(f"/referrals/{referral.public_id}/").content.decode()
+    assert "action-lead" not in page
