@@ -24,6 +24,7 @@ from referrals.models import (
     RiskFactor,
     RiskLevel,
     RoutingRule,
+    UnitMessage,
     UrgentNotice,
     WebhookEndpoint,
 )
@@ -62,6 +63,13 @@ class ReferralTaskInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = 0
 
 
+class UnitMessageInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = UnitMessage
+    fields = ["at", "unit", "author", "body"]
+    readonly_fields = fields
+    extra = 0
+
+
 class ContactAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = ContactAttempt
     fields = ["at", "by", "outcome", "reason", "retry_at", "note"]
@@ -94,7 +102,7 @@ class ReferralAdmin(BoundedDateHierarchyMixin, ReadOnlyAdminMixin, admin.ModelAd
     list_select_related = ["district", "assigned_unit"]
     date_hierarchy = "submitted_at"
     exclude = ["id_number_encrypted", "id_number_hash"]
-    inlines = [ReferralTaskInline, ContactAttemptInline, ReferralEventInline]
+    inlines = [ReferralTaskInline, UnitMessageInline, ContactAttemptInline, ReferralEventInline]
 
     def get_queryset(self, request):
         # The same rule as every other path: other people's drafts stay private.

@@ -209,6 +209,9 @@ MATRIX: dict[str, dict[str, dict[str, Answer]]] = {
             **OUTSIDERS,
         )
     },
+    "referrals:message": {  # the units on the referral write to each other; nobody else
+        "POST": page(404, own_unit_worker=Changed(Redirect("referrals:detail")), **OUTSIDERS)
+    },
     "referrals:contact": {  # a try to reach the person of the notice: the unit holding a task
         "POST": page(404, own_unit_worker=Changed(Redirect("referrals:detail")), **OUTSIDERS)
     },
@@ -751,6 +754,7 @@ BODIES: dict[tuple[str, str], Value] = {
     ("api:status", "POST"): lambda w: {"status": "in_progress"},
     ("api:notice-list", "POST"): lambda w: {},
     ("referrals:contact", "POST"): lambda w: {"outcome": "not_reached", "version": _version(w)},
+    ("referrals:message", "POST"): lambda w: {"body": "Can your unit see her on Friday?"},
     ("referrals:lead", "POST"): lambda w: {
         "task": w.part.public_id,
         "reason": "The carer's support is the main need.",

@@ -34,6 +34,7 @@ from referrals.models.task import (
     OPEN_TASK_STATUSES,
     TASK_STATUSES,
     ReferralTask,
+    UnitMessage,
 )
 
 __all__ = [
@@ -70,6 +71,7 @@ __all__ = [
     "RoutingRule",
     "Sex",
     "Status",
+    "UnitMessage",
     "UrgentNotice",
     "WebhookEndpoint",
     "new_webhook_secret",

@@ -26,6 +26,7 @@ class Notification(models.Model):
         OVERDUE = "overdue", _("Referral not acknowledged in time")
         STATUS = "status", _("Your referral changed status")
         CONSENT = "consent", _("Consent withdrawn for a referral")
+        MESSAGE = "message", _("Message from another unit on a referral")
 
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -357,6 +357,7 @@ class ReferralEvent(models.Model):
         OVERDUE = "overdue", _("Overdue")
         CONSENT = "consent", _("Consent withdrawn")
         CONTACT = "contact", _("Contact attempt")
+        MESSAGE = "message", _("Message between units")
 
     referral = models.ForeignKey(
         Referral, on_delete=models.CASCADE, related_name="events", verbose_name=_("referral")

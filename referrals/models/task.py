@@ -13,6 +13,7 @@ goes to a new task for the next unit, so every unit's part keeps its own history
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -140,3 +141,41 @@ class ReferralTask(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_TASK_STATUSES
+
+
+class UnitMessage(models.Model):
+    """A message between the units on a referral (issue 16): the lead coordinating the
+    parts, a part asking the lead. Read by the units holding a task on it and the office;
+    never by the referrer (``referrals/unit_messages.py``)."""
+
+    referral = models.ForeignKey(
+        "referrals.Referral",
+        on_delete=models.CASCADE,
+        related_name="unit_messages",
+        verbose_name=_("referral"),
+    )
+    unit = models.ForeignKey(
+        "services.ServiceUnit",
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("from unit"),
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("written by"),
+    )
+    body = models.TextField(_("message"), max_length=2000)
+    at = models.DateTimeField(_("at"), default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["at", "pk"]
+        verbose_name = _("message between units")
+        verbose_name_plural = _("messages between units")
+        indexes = [models.Index(fields=["referral", "at"], name="unit_message_of_referral")]
+
+    def __str__(self) -> str:
+        return f"{self.referral} · {self.unit_id} · {self.at:%Y-%m-%d %H:%M}"

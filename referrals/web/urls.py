@@ -26,6 +26,7 @@ referral_patterns = [
     path("<uuid:public_id>/escalate/", views.referral_escalate_view, name="escalate"),
     path("<uuid:public_id>/contact/", notice_views.referral_contact_view, name="contact"),
     path("<uuid:public_id>/lead/", task_views.referral_lead_view, name="lead"),
+    path("<uuid:public_id>/message/", task_views.referral_message_view, name="message"),
 ]
 
 notification_patterns = [

@@ -34,6 +34,7 @@ from referrals.lifecycle import (
     timeline_for,
 )
 from referrals.models import (
+    LEFT_TASK_STATUSES,
     AccessLog,
     ContactOutcome,
     NoNeedReason,
@@ -52,6 +53,7 @@ from referrals.selectors import (
 )
 from referrals.services import ACTION_SERVICES
 from referrals.submission import UNCHANGED, referral_save_draft, referral_submit
+from referrals.unit_messages import may_read, may_write
 from referrals.web.errors import answers_refusals, same_page
 from referrals.web.forms import ReferralForm
 from referrals.web.search import allows_search, links_query, search_posted, searched_query
@@ -266,6 +268,7 @@ def referral_detail(request, public_id):
     task = own_task(tasks, user_scope(request.user).unit_ids)
     roles = actor_roles(user=request.user, referral=referral, task=task)
     unit_ids = reader_unit_ids(referral, user=request.user)
+    shared = sum(1 for t in tasks if t.status not in LEFT_TASK_STATUSES) > 1
     log_personal_data_access(user=request.user, referral=referral, channel=AccessLog.Channel.PAGE)
     full_id = ""
     if referral.id_number_encrypted and roles & {Actor.UNIT, Actor.OFFICE}:
@@ -292,6 +295,12 @@ def referral_detail(request, public_id):
             ],
             "own_task": task,
             "choose_lead": office and referral.is_open,
+            # Several units at work on it: they write to each other (unit_messages.py).
+            "unit_messages": referral.unit_messages.select_related("unit", "author")
+            if shared and may_read(referral, user=request.user, roles=roles)
+            else None,
+            "can_message": shared and may_write(referral, user=request.user),
+            "shared": shared,
             # Urgent notices: the unit holding an open task records each try to reach them.
             "contact": {
                 "outcomes": ContactOutcome.choices,

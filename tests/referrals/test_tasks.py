@@ -614,3 +614,37 @@ def test_the_office_makes_another_unit_the_lead_with_a_reason(
     client.force_login(unit_worker)
     page = client.get(f"/referrals/{referral.public_id}/").content.decode()
     assert "action-lead" not in page
+
+
+def test_the_units_on_a_referral_write_to_each_other_and_the_referrer_reads_none_of_it(
+    client, referrer, caring_team, ssp_area, ifsc_unit, other_unit, other_unit_worker, prc_unit,
+    prc_worker, district_officer, unit_worker,
+):  # fmt: skip
+    from referrals.models import Notification, UnitMessage
+    from referrals.unit_messages import notify_units, referral_message_units
+
+    referral = submit_carer(referrer, caring_team, ssp_area)
+    with pytest.raises(errors.ReasonRequired):
+        referral_message_units(referral_id=referral.pk, actor=prc_worker, body="  ")
+    client.force_login(prc_worker)
+    response = client.post(
+        f"/referrals/{referral.public_id}/message/",
+        {"body": "Son's review at the ICCMW on Friday; rent relief first?"},
+    )
+    assert response.status_code == 302
+    message = UnitMessage.objects.get()
+    assert (message.unit, message.author) == (prc_unit, prc_worker)
+    event = referral.events.get(kind=ReferralEvent.Kind.MESSAGE)
+    notify_units(event_id=event.pk)
+    told = set(Notification.objects.filter(kind="message").values_list("recipient", flat=True))
+    assert told == {unit_worker.pk, other_unit_worker.pk}  # the other units' staff, not the PRC
+
+    for reader, sees in [(other_unit_worker, True), (district_officer, True), (referrer, False)]:
+        client.force_login(reader)
+        page = client.get(f"/referrals/{referral.public_id}/").content.decode()
+        assert ("rent relief first?" in page) == sees, reader
+    # A unit that declined its part has left the conversation.
+    services.referral_decline(referral_id=referral.pk, actor=other_unit_worker, reason="Full")
+    with pytest.raises(errors.NotPermitted):
+        referral_message_units(referral_id=referral.pk, actor=other_unit_worker, body="Still here")
+    assert UnitMessage.objects.count() == 1
