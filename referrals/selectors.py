@@ -63,11 +63,9 @@ def referrals_visible_to(user: User) -> QuerySet[Referral]:
 
 
 def tasks_seen_by(units: Q) -> QuerySet:
-    """The tasks through which the units in ``units`` (a filter on ``ReferralTask``) see
-    their referrals: all but those they declined or were relieved of. One rule for staff
-    (``referrals_visible_to``) and partner systems (``referrals_visible_to_partner``),
-    asked per referral (``EXISTS`` on the task index): an ``IN`` over every task of a large
-    organisation cost a read of referral by key 150 ms at a million referrals."""
+    """The tasks through which ``units`` (a filter) see their referrals: all but those they
+    left. One rule for staff and partner systems, asked per referral (``EXISTS``: an ``IN``
+    over a large organisation's tasks made a read by key 150 ms at a million referrals)."""
     return ReferralTask.objects.filter(units).exclude(status__in=LEFT_TASK_STATUSES)
 
 
@@ -244,8 +242,7 @@ def units_serving_household(referral: Referral) -> list[tuple[int, str]]:
     match = same_person(referral, household=True)
     if match is None:
         return []
-    # A unit serves the household while it holds an open task on one of its referrals, as
-    # lead or for one need (issue 16).
+    # A unit serves the household while it holds an open task on one of its referrals.
     return list(
         ReferralTask.objects.open()
         .filter(referral__in=Referral.objects.filter(match).exclude(pk=referral.pk))
@@ -352,9 +349,8 @@ def routing_inputs(referral: Referral):
 
 
 def routing_decision_for(referral: Referral, *, needs: set[str] | None = None, lead: bool = True):
-    """The routing decision for ``referral``; with ``needs`` (codes), for those alone: a
-    declined task's, routed again on their own, as its lead (every rule) or as a part of
-    it (``routing.decide_part``)."""
+    """The routing decision for ``referral``; with ``needs`` (codes), for those alone (a
+    declined task's), as its lead (every rule) or as a part (``routing.decide_part``)."""
     from dataclasses import replace
 
     from referrals import routing
@@ -373,12 +369,6 @@ def routing_plan_for(referral: Referral):
 
     facts, units, rules, places = routing_inputs(referral)
     return routing.plan(facts, units, rules, **places)
-
-
-def latest_routing_event(referral: Referral) -> ReferralEvent | None:
-    """The newest routing event among the referral's (already fetched) events."""
-    routed = [e for e in referral.events.all() if e.kind == ReferralEvent.Kind.ROUTING]
-    return routed[-1] if routed else None
 
 
 # --- Whom the district office may assign to ----------------------------------------------
@@ -481,9 +471,8 @@ def referrals_past_due(*, now: datetime | None = None) -> list[int]:
 
 
 def tasks_past_due(*, now: datetime | None = None) -> list[int]:
-    """Units' tasks past their acknowledge-by time that the referral's own mark does not
-    reach (``referrals_past_due`` reads the referral: its status and the lead's deadline):
-    the parts of shared referrals, and leads of referrals another unit has accepted."""
+    """Tasks past their deadline that ``referrals_past_due`` (the referral's status and the
+    lead's deadline) misses: parts, and leads of referrals another unit accepted."""
     now = now or timezone.now()
     return list(
         ReferralTask.objects.filter(status=Status.ASSIGNED, due_at__lte=now, overdue_at=None)

@@ -39,12 +39,12 @@ from referrals.models import (
     ContactOutcome,
     NoNeedReason,
     Referral,
+    ReferralEvent,
     RiskLevel,
     Status,
 )
 from referrals.routing import reasons_from_json
 from referrals.selectors import (
-    latest_routing_event,
     referral_for_page,
     referrals_visible_to,
     referrer_teams,
@@ -318,6 +318,12 @@ def referral_detail(request, public_id):
             and referral.escalated_at is None,
         },
     )
+
+
+def latest_routing_event(referral: Referral) -> ReferralEvent | None:
+    """The newest routing event among the referral's (already fetched) events."""
+    routed = [e for e in referral.events.all() if e.kind == ReferralEvent.Kind.ROUTING]
+    return routed[-1] if routed else None
 
 
 def _triage_panel(referral: Referral) -> dict | None:
