@@ -292,11 +292,10 @@ def inbox(*, unit_ids: list[int], tab: str, now: datetime | None = None) -> Quer
     whatever the other units on the referral do. Closed includes the tasks it declined or
     the office moved on (the unit keeps seeing its own part)."""
     now = now or timezone.now()
-    return (
-        Referral.objects.filter(Exists(_unit_tasks(unit_ids).filter(INBOX_TABS[tab][1](now))))
-        .annotate(task_due_at=inbox_row_flags(unit_ids, now)["task_due_at"])
-        .order_by(*INBOX_ORDER[tab], "pk")
-    )
+    rows = Referral.objects.filter(Exists(_unit_tasks(unit_ids).filter(INBOX_TABS[tab][1](now))))
+    if tab in ("new", "overdue"):  # ordered by the unit's own deadline
+        rows = rows.annotate(task_due_at=inbox_row_flags(unit_ids, now)["task_due_at"])
+    return rows.order_by(*INBOX_ORDER[tab], "pk")
 
 
 def inbox_row_flags(unit_ids: list[int], now: datetime) -> dict:

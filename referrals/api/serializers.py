@@ -96,6 +96,14 @@ class ReferralSummaryOut(serializers.ModelSerializer):
         ]
 
 
+class ReferralFiledOut(ReferralSummaryOut):
+    """The answer to a filing: the summary without ``tasks`` (routing may not have run yet;
+    read the referral for its units' tasks)."""
+
+    class Meta(ReferralSummaryOut.Meta):
+        fields = [name for name in ReferralSummaryOut.Meta.fields if name != "tasks"]
+
+
 class EventOut(serializers.ModelSerializer):
     """One step of the referral's timeline. `reason` and `note` are empty for a caller who
     may not read the case notes: the referrer, or the client that filed the referral."""

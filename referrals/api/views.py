@@ -15,6 +15,7 @@ from referrals.api.pagination import SyncPagination
 from referrals.api.serializers import (
     DeclineIn,
     ReferralDetailOut,
+    ReferralFiledOut,
     ReferralIn,
     ReferralSummaryOut,
     StatusIn,
@@ -117,7 +118,7 @@ class ReferralList(generics.ListAPIView):
 
     @extend_schema(
         request=ReferralIn,
-        responses={201: ReferralSummaryOut, 422: ErrorOut},
+        responses={201: ReferralFiledOut, 422: ErrorOut},
         parameters=[
             OpenApiParameter(
                 "Idempotency-Key",
@@ -134,15 +135,17 @@ class ReferralList(generics.ListAPIView):
         if partner is None:
             raise IntakeNotAllowed(_("People file referrals with the form, not the API."))
         intake = file_referral(partner=partner, key=idempotency_key(request), body=request.data)
-        referral = self.get_queryset().get(pk=intake.referral.pk)
+        # The answer is the filing's: its reference and status, not yet its units' tasks
+        # (routing may still be on its way; ``GET`` the referral for them).
+        referral = referrals_visible_to_partner(partner).select_related(
+            "district", "sub_district", "assigned_unit"
+        )
+        referral = referral.get(pk=intake.referral.pk)
         location = reverse("api:referral-detail", args=[referral.reference], request=request)
         headers = {"Location": location, "ETag": etag(referral.version)}
         if not intake.created:
             headers["Idempotent-Replayed"] = "true"
-        context = {"task_reader": task_reader(request)}
-        return Response(
-            ReferralSummaryOut(referral, context=context).data, status=201, headers=headers
-        )
+        return Response(ReferralFiledOut(referral).data, status=201, headers=headers)
 
 
 def caller(request) -> str:

@@ -274,6 +274,12 @@ def referral_detail(request, public_id):
     if referral.id_number_encrypted and roles & {Actor.UNIT, Actor.OFFICE}:
         full_id = identity.decrypt(referral.id_number_encrypted)
     routed = latest_routing_event(referral)
+    # Why each unit: its task's routing reasons, from the rules (shown to every reader).
+    reasons = {
+        e.task_id: [r.text() for r in reasons_from_json(e.details.get("reasons"))]
+        for e in referral.events.all()
+        if e.kind == ReferralEvent.Kind.ROUTING and e.task_id
+    }
     office = bool(roles & {Actor.OFFICE, Actor.ADMIN})
     return render(
         request,
@@ -289,7 +295,7 @@ def referral_detail(request, public_id):
             else None,
             "transitions": available_transitions(roles=roles, referral=referral, task=task),
             "tasks": [
-                t
+                (t, reasons.get(t.pk, []))
                 for t in tasks_for(referral, roles=roles, unit_ids=unit_ids)
                 if t.status != Status.CANCELLED
             ],

@@ -452,6 +452,9 @@ def test_the_referrer_sees_each_needs_unit_and_status_but_no_unit_notes(
         ("prc-f-01", "assigned"),
     ]
     assert "Private: staff on leave" not in page
+    # Why each unit: its own routing reasons, beside it.
+    row = page.split('data-unit="ifsc-f-01"', 1)[1].split("</li>\n  ", 1)[0]
+    assert "Financial hardship → IFSC" in row
 
 
 def test_a_part_unit_sees_the_referral_and_acts_from_its_page_on_its_own_task(

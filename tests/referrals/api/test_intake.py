@@ -389,10 +389,9 @@ def test_filing_takes_a_fixed_number_of_queries(
     client, liaison_token, ssp_area, needs, django_assert_num_queries
 ):
     post(client, liaison_token, body(ssp_area), key="warm-up")  # the service account exists
-    # 32: the referral, its needs, screening, event, reference, and the outbox row for routing
-    # (38 while the body also went through the page's form: its choices and model checks),
-    # and the answer's tasks (issue 16; none before routing).
-    with django_assert_num_queries(32):
+    # 31: the referral, its needs, screening, event, reference, and the outbox row for routing
+    # (38 while the body also went through the page's form: its choices and model checks).
+    with django_assert_num_queries(31):
         response = post(client, liaison_token, body(ssp_area, needs=needs))
     assert response.status_code == 201
 
