@@ -28,7 +28,7 @@ class TaskOut(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id")
     unit = serializers.CharField(source="unit.code")
     organisation = serializers.SerializerMethodField()
-    needs = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
+    needs = serializers.ListField(source="need_codes", child=serializers.CharField())
     lead = serializers.BooleanField(source="is_lead")
     part_of = serializers.SerializerMethodField()
 

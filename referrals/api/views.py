@@ -58,7 +58,7 @@ def with_api_relations(rows: QuerySet[Referral]) -> QuerySet[Referral]:
         Prefetch(
             "tasks",
             queryset=ReferralTask.objects.select_related("unit__organisation")
-            .prefetch_related("needs")
+            .with_need_codes()
             .order_by("created_at", "pk"),
         )
     )

@@ -75,15 +75,15 @@ def test_the_partner_list_and_detail_cost_the_same_whatever_the_tasks(
     token = token_for(client, partner_client(other_unit.organisation))
     shared(2)
     client.get("/api/v1/referrals/", **bearer(token))  # the token's first use is counted apart
-    # The token with its client, the page of referrals, their tasks (with units and
-    # organisations) and the tasks' needs, the access log.
-    with django_assert_num_queries(6) as few:
+    # The token with its client, the page of referrals, their tasks (with units,
+    # organisations and need codes: one query), the access log.
+    with django_assert_num_queries(5) as few:
         client.get("/api/v1/referrals/", **bearer(token))
     shared(25)
     with django_assert_num_queries(len(few.captured_queries)):
         rows = client.get("/api/v1/referrals/?page_size=100", **bearer(token)).json()["results"]
     assert len(rows) == 27 and all(len(row["tasks"]) == 1 for row in rows)
     reference = rows[0]["reference"]
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(7):
         detail = client.get(f"/api/v1/referrals/{reference}/", **bearer(token)).json()
     assert [t["unit"] for t in detail["tasks"]] == [other_unit.code]

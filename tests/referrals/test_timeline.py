@@ -157,6 +157,6 @@ def test_the_api_detail_for_a_person_costs_the_same_queries_whatever_the_timelin
         client.get(url)
     # session, user, two-factor device, the memberships (visibility, then the reader's
     # capacity from the same read: accounts.selectors.user_scope), the referral, its needs,
-    # its tasks and their needs (issue 16), its events, the access log: as before the
+    # its tasks with their need codes (issue 16), its events, the access log: as before the
     # timeline policy.
-    assert len(few) == len(many) == 10
+    assert len(few) == len(many) == 9

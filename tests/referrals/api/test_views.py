@@ -328,9 +328,9 @@ def test_the_detail_reads_the_referral_once_whatever_its_timeline(
     auth = bearer(token_for(client, partner_client(organisation)))
     url = reverse("api:referral-detail", args=[mine[0].reference])
     client.get(url, **auth)
-    # The token, the referral, its needs, its tasks and their needs (issue 16), its events,
-    # the access log: the same for any timeline.
-    with django_assert_num_queries(8) as few:
+    # The token, the referral, its needs, its tasks with their need codes (issue 16), its
+    # events, the access log: the same for any timeline.
+    with django_assert_num_queries(7) as few:
         client.get(url, **auth)
     ReferralEvent.objects.bulk_create(
         ReferralEvent(referral=mine[0], to_status="assigned", unit=mine[0].assigned_unit)
