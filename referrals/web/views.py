@@ -268,18 +268,11 @@ def referral_detail(request, public_id):
     task = own_task(tasks, user_scope(request.user).unit_ids)
     roles = actor_roles(user=request.user, referral=referral, task=task)
     unit_ids = reader_unit_ids(referral, user=request.user)
-    shared = sum(1 for t in tasks if t.status not in LEFT_TASK_STATUSES) > 1
     log_personal_data_access(user=request.user, referral=referral, channel=AccessLog.Channel.PAGE)
     full_id = ""
     if referral.id_number_encrypted and roles & {Actor.UNIT, Actor.OFFICE}:
         full_id = identity.decrypt(referral.id_number_encrypted)
     routed = latest_routing_event(referral)
-    # Why each unit: its task's routing reasons, from the rules (shown to every reader).
-    reasons = {
-        e.task_id: [r.text() for r in reasons_from_json(e.details.get("reasons"))]
-        for e in referral.events.all()
-        if e.kind == ReferralEvent.Kind.ROUTING and e.task_id
-    }
     office = bool(roles & {Actor.OFFICE, Actor.ADMIN})
     return render(
         request,
@@ -294,27 +287,7 @@ def referral_detail(request, public_id):
             if office
             else None,
             "transitions": available_transitions(roles=roles, referral=referral, task=task),
-            "tasks": [
-                (t, reasons.get(t.pk, []))
-                for t in tasks_for(referral, roles=roles, unit_ids=unit_ids)
-                if t.status != Status.CANCELLED
-            ],
-            "own_task": task,
-            "choose_lead": office and referral.is_open,
-            # Several units at work on it: they write to each other (unit_messages.py).
-            "unit_messages": referral.unit_messages.select_related("unit", "author")
-            if shared and may_read(referral, user=request.user, roles=roles)
-            else None,
-            "can_message": shared and may_write(referral, user=request.user),
-            "shared": shared,
-            # Urgent notices: the unit holding an open task records each try to reach them.
-            "contact": {
-                "outcomes": ContactOutcome.choices,
-                "reasons": NoNeedReason.choices,
-                "attempts": list(referral.contact_attempts.all()),
-            }
-            if referral.notice_id and task is not None and task.is_open and Actor.UNIT in roles
-            else None,
+            **_units_panel(request, referral, tasks, task, roles=roles, unit_ids=unit_ids),
             "routing_reasons": [r.text() for r in reasons_from_json(routed.details.get("reasons"))]
             if routed
             else [],
@@ -324,6 +297,43 @@ def referral_detail(request, public_id):
             and referral.escalated_at is None,
         },
     )
+
+
+def _units_panel(request, referral: Referral, tasks, task, *, roles, unit_ids) -> dict:
+    """The page's part about the units on the referral (issue 16): each unit's task with
+    its routing reasons (``lifecycle.tasks_for``: who sees which), the office's choice of
+    lead, the units' messages, and a notice's contact form for the unit holding a task."""
+    office = bool(roles & {Actor.OFFICE, Actor.ADMIN})
+    shared = sum(1 for t in tasks if t.status not in LEFT_TASK_STATUSES) > 1
+    # Why each unit: its task's routing reasons, from the rules (shown to every reader).
+    reasons = {
+        e.task_id: [r.text() for r in reasons_from_json(e.details.get("reasons"))]
+        for e in referral.events.all()
+        if e.kind == ReferralEvent.Kind.ROUTING and e.task_id
+    }
+    return {
+        "tasks": [
+            (t, reasons.get(t.pk, []))
+            for t in tasks_for(referral, roles=roles, unit_ids=unit_ids)
+            if t.status != Status.CANCELLED
+        ],
+        "own_task": task,
+        "choose_lead": office and referral.is_open,
+        # Several units at work on it: they write to each other (unit_messages.py).
+        "unit_messages": referral.unit_messages.select_related("unit", "author")
+        if shared and may_read(referral, user=request.user, roles=roles)
+        else None,
+        "can_message": shared and may_write(referral, user=request.user),
+        "shared": shared,
+        # Urgent notices: the unit holding an open task records each try to reach them.
+        "contact": {
+            "outcomes": ContactOutcome.choices,
+            "reasons": NoNeedReason.choices,
+            "attempts": list(referral.contact_attempts.all()),
+        }
+        if referral.notice_id and task is not None and task.is_open and Actor.UNIT in roles
+        else None,
+    }
 
 
 def latest_routing_event(referral: Referral) -> ReferralEvent | None:

@@ -68,5 +68,5 @@ def test_referrer_files_a_referral_in_chinese_on_a_phone_and_double_clicks_submi
     expect(page.locator("#identity-number")).to_have_text("G12****(*)")
     expect(page.locator(".messages")).to_contain_text(referral.reference)
     assert Referral.objects.count() == 1
-    assert referral.risk_level == "priority"
+    assert referral.risk_level == "urgent"  # a carer recently hospitalised (issue 16)
     save_screenshot(page, "e2e-referral-zh.png")
