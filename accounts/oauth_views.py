@@ -1,6 +1,6 @@
 """The OAuth2 token endpoint: django-oauth-toolkit's, refusing a client id or an address
 that keeps failing (``accounts.oauth``) before any secret is checked. Mounted under ``o/``
-by ``welfare_portal/urls.py`` (``urlpatterns`` below)."""
+by ``portal/urls.py`` (``urlpatterns`` below)."""
 
 from django.http import JsonResponse
 from django.urls import path

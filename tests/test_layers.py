@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 PROJECT = Path(__file__).resolve().parent.parent
-APPS = ("welfare_portal", "districts", "services", "accounts", "referrals")
+APPS = ("portal", "welfare_portal", "districts", "services", "accounts", "referrals")
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 60
 

@@ -67,7 +67,7 @@ def failing_view(request):
 urlpatterns = [
     path("logs/", logging_view),
     path("crash/", failing_view),
-    path("", include("welfare_portal.urls")),
+    path("", include("portal.urls")),
 ]
 
 

@@ -101,7 +101,7 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-ROOT_URLCONF = "welfare_portal.urls"
+ROOT_URLCONF = "portal.urls"
 # The covering indexes' INCLUDE columns are a PostgreSQL speed-up; SQLite (the demo) builds the
 # same indexes without them, which is all the demo needs.
 SILENCED_SYSTEM_CHECKS = ["models.W040"]

@@ -1,6 +1,6 @@
 """Every page of referrals, by area; each list keeps its URL namespace (``referrals:``,
 ``notifications:``, ``dashboard:``, ``queue:``, ``inbox:``, ``privacy:``), mounted in
-``welfare_portal/urls.py``."""
+``portal/urls.py``."""
 
 from django.urls import path
 
