@@ -46,11 +46,11 @@ from referrals.services import (
     due_at,
     escalate,
     lock,
-    need_unrouted,
     record_change,
+    route_needs_again,
     runs_around_the_clock,
 )
-from referrals.task_steps import close_task, need_rows
+from referrals.task_steps import close_task
 from services.models import ServiceUnit
 
 
@@ -177,11 +177,7 @@ def referral_set_lead(
     tasks become parts of it."""
     reason = reason.strip()
     with transaction.atomic():
-        referral = lock(referral_id)
-        if expected_version is not None and referral.version != expected_version:
-            raise stale_version(referral.get_status_display())
-        if not actor_roles(user=actor, referral=referral) & OFFICE_ACTORS:
-            raise NotPermitted(_("You may not do this to this referral."))
+        referral = _locked_for_the_office(referral_id, actor, expected_version)
         task = referral.tasks.open().select_related("unit", "routing_rule")
         task = task.filter(public_id=task_public_id).first()
         if task is None:
@@ -221,17 +217,24 @@ def _label(unit: ServiceUnit) -> dict[str, str]:
     return {"en": unit.name_en, "zh": unit.name_zh}
 
 
+def _locked_for_the_office(referral_id: int, actor, expected_version) -> Referral:
+    """The referral, locked, for a step only the district office (or headquarters) takes:
+    refused when the caller's page is stale or the caller is not the office."""
+    referral = lock(referral_id)
+    if expected_version is not None and referral.version != expected_version:
+        raise stale_version(referral.get_status_display())
+    if not actor_roles(user=actor, referral=referral) & OFFICE_ACTORS:
+        raise NotPermitted(_("You may not do this to this referral."))
+    return referral
+
+
 def referral_escalate(
     *, referral_id: int, actor: User | None, reason: str, expected_version: int | None = None
 ) -> Referral:
     """Flag an open referral for the district office's attention, with a reason."""
     reason = reason.strip()
     with transaction.atomic():
-        referral = lock(referral_id)
-        if expected_version is not None and referral.version != expected_version:
-            raise stale_version(referral.get_status_display())
-        if not actor_roles(user=actor, referral=referral) & OFFICE_ACTORS:
-            raise NotPermitted(_("You may not do this to this referral."))
+        referral = _locked_for_the_office(referral_id, actor, expected_version)
         if referral.status not in ESCALATABLE:
             raise IllegalTransition(_("Only an open referral can be escalated."))
         if referral.escalated_at is not None:
@@ -272,13 +275,7 @@ def referral_mark_overdue(*, referral_id: int, now: datetime | None = None) -> R
         outbox.enqueue(notify_office, event_id=event.pk)
         if reroute:
             apply_decision(referral, routing_decision_for(referral))
-        # Urgent work past its time goes up to the office at once, day or night, even while
-        # it is re-routed, and to the unit on call; other work when its rule says so.
-        urgent = referral.risk_level == RiskLevel.URGENT
-        if (urgent or not reroute) and referral.escalated_at is None:
-            escalate(referral, actor=None, reason="", code="overdue")
-        if urgent:
-            call_on_call_unit(referral)
+        _after_lapse(referral, reroute=reroute)
     return referral
 
 
@@ -315,11 +312,7 @@ def task_mark_overdue(*, task_id: int, now: datetime | None = None) -> Referral:
         outbox.enqueue(notify_office, event_id=event.pk)
         if reroute:
             _release(referral, task)
-        urgent = referral.risk_level == RiskLevel.URGENT
-        if (urgent or not reroute) and referral.escalated_at is None:
-            escalate(referral, actor=None, reason="", code="overdue")
-        if urgent:
-            call_on_call_unit(referral)
+        _after_lapse(referral, reroute=reroute)
     return referral
 
 
@@ -327,15 +320,17 @@ def _release(referral: Referral, task: ReferralTask) -> None:
     """Take the lapsed ``task`` from its unit and route its needs again, alone."""
     needs = {need.code for need in task.needs.all()} or {need.code for need in referral.needs.all()}
     close_task(referral, task, Status.CANCELLED)
-    decision = routing_decision_for(referral, needs=needs, lead=task.is_lead)
-    live_lead = referral.tasks.open().filter(is_lead=True).first()
-    if decision.unit is not None and task.is_lead and live_lead is None:
-        apply_decision(referral, decision, needs=need_rows(needs))
-    elif decision.unit is not None:
-        add_part(referral, decision, needs=needs, lead=live_lead)
-    else:
-        for need in sorted(needs):
-            need_unrouted(referral, need)
+    route_needs_again(referral, needs, was_lead=task.is_lead)
+
+
+def _after_lapse(referral: Referral, *, reroute: bool) -> None:
+    """Urgent work past its time goes up to the office at once, day or night, even while
+    it is re-routed, and to the unit on call; other work when its rule says so."""
+    urgent = referral.risk_level == RiskLevel.URGENT
+    if (urgent or not reroute) and referral.escalated_at is None:
+        escalate(referral, actor=None, reason="", code="overdue")
+    if urgent:
+        call_on_call_unit(referral)
 
 
 def call_on_call_unit(referral: Referral) -> ReferralEvent | None:
@@ -398,9 +393,7 @@ def move_deadlines_for_closures(*, since: datetime) -> int:
             moved.append(task)
     with transaction.atomic():
         ReferralTask.objects.bulk_update(moved, ["due_at"], batch_size=500)
-        for task in moved:
-            if task.is_lead:
-                Referral.objects.filter(pk=task.referral_id, assigned_unit=task.unit_id).update(
-                    due_at=task.due_at
-                )
+        # The referral shows its lead's deadline.
+        leads = [Referral(pk=t.referral_id, due_at=t.due_at) for t in moved if t.is_lead]
+        Referral.objects.bulk_update(leads, ["due_at"], batch_size=500)
     return len(moved)

@@ -459,20 +459,26 @@ def referral_route(*, referral_id: int) -> Referral:
         if referral.status in CLOSED_STATUSES or referral.status == Status.TRIAGE:
             return referral
         for task, needs in declined_parts(referral):
-            live = referral.tasks.open()
-            live_lead = live.filter(is_lead=True).first()
-            leads = task.is_lead and live_lead is None
-            decision = routing_decision_for(referral, needs=needs, lead=leads)
-            if decision.unit is None and live.exists():
-                for need in sorted(needs):
-                    need_unrouted(referral, need)
-            elif leads:
-                # The main need's unit declined: the next unit leads (or, with no unit
-                # left at all, the office triages the referral, as before tasks).
-                apply_decision(referral, decision, needs=need_rows(needs))
-            else:
-                add_part(referral, decision, needs=needs, lead=live_lead)
+            route_needs_again(referral, needs, was_lead=task.is_lead)
     return referral
+
+
+def route_needs_again(referral: Referral, needs: set[str], *, was_lead: bool) -> None:
+    """The needs (codes) of a task its unit left (declined, or let lapse) go to their next
+    unit, alone: the one rule for both. The main need's next unit leads; with no unit left
+    for it and nothing else live, the office triages the referral, as before tasks; a need
+    no unit is found for while other units work on goes to the office on its own."""
+    live = referral.tasks.open()
+    live_lead = live.filter(is_lead=True).first()
+    leads = was_lead and live_lead is None
+    decision = routing_decision_for(referral, needs=needs, lead=leads)
+    if decision.unit is None and live.exists():
+        for need in sorted(needs):
+            need_unrouted(referral, need)
+    elif leads:
+        apply_decision(referral, decision, needs=need_rows(needs))
+    else:
+        add_part(referral, decision, needs=needs, lead=live_lead)
 
 
 def escalate(referral: Referral, *, actor: User | None, reason: str, code: str = "") -> None:
