@@ -40,7 +40,8 @@ from django.utils import timezone  # noqa: E402
 
 from accounts.models import Membership, User  # noqa: E402
 from referrals.models import Notification, Referral, ReferralEvent, WebhookEndpoint  # noqa: E402
-from referrals.selectors import referrer_teams, routing_decision_for  # noqa: E402
+from referrals.routing_inputs import routing_decision_for  # noqa: E402
+from referrals.selectors import referrer_teams  # noqa: E402
 from referrals.submission import referral_submit  # noqa: E402
 from services.models import NeedCategory, Organisation  # noqa: E402
 

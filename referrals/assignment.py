@@ -31,11 +31,10 @@ from referrals.models import (
     Status,
 )
 from referrals.notifications import notify_office
+from referrals.routing_inputs import routing_decision_for, routing_inputs
 from referrals.selectors import (
     office_closures_from,
     overdue_q,
-    routing_decision_for,
-    routing_inputs,
     units_assignable_to,
     units_taking_referrals,
 )

@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import (
     BooleanField,
-    Count,
     Exists,
     ExpressionWrapper,
     OuterRef,
@@ -29,6 +28,7 @@ from referrals.models import (
     ReferralEvent,
     ReferralTask,
     Status,
+    TransferCase,
 )
 from services.models import ServiceUnit
 
@@ -52,8 +52,10 @@ def referrals_visible_to(user: User) -> QuerySet[Referral]:
     if scope.unit_ids:
         # The lead unit, and every unit holding a task on the referral that it has not
         # declined or been relieved of (issue 16).
-        in_scope |= Q(assigned_unit_id__in=scope.unit_ids) | Exists(
-            tasks_seen_by(Q(unit_id__in=scope.unit_ids)).filter(referral=OuterRef("pk"))
+        in_scope |= (
+            Q(assigned_unit_id__in=scope.unit_ids)
+            | Exists(tasks_seen_by(Q(unit_id__in=scope.unit_ids)).filter(referral=OuterRef("pk")))
+            | Exists(transfers_overlapping(Q(from_unit_id__in=scope.unit_ids)))
         )
     if scope.district_ids:
         in_scope |= Q(district_id__in=scope.district_ids)
@@ -69,14 +71,23 @@ def tasks_seen_by(units: Q) -> QuerySet:
     return ReferralTask.objects.filter(units).exclude(status__in=LEFT_TASK_STATUSES)
 
 
+def transfers_overlapping(units: Q) -> QuerySet:
+    """The overlap window of a planned transfer (issue 17): a case moved away from ``units``
+    that the receiving unit has yet to accept is still seen by the sending unit."""
+    return TransferCase.objects.filter(units, referral=OuterRef("pk"), state="moved")
+
+
 def referrals_visible_to_partner(partner) -> QuerySet[Referral]:
     """A partner system (``accounts.PartnerClient``): referrals assigned to its
     organisation's units (as lead, or through a task of theirs, ``tasks_seen_by``), and
     those the client itself filed. Never drafts."""
-    theirs = Q(assigned_unit__organisation_id=partner.organisation_id) | Exists(
-        tasks_seen_by(Q(unit__organisation_id=partner.organisation_id)).filter(
-            referral=OuterRef("pk")
+    organisation = partner.organisation_id
+    theirs = (
+        Q(assigned_unit__organisation_id=organisation)
+        | Exists(
+            tasks_seen_by(Q(unit__organisation_id=organisation)).filter(referral=OuterRef("pk"))
         )
+        | Exists(transfers_overlapping(Q(from_unit__organisation_id=organisation)))
     )
     if partner.service_user_id is not None:
         theirs |= Q(referrer_id=partner.service_user_id)
@@ -232,145 +243,6 @@ def referrer_teams(*, user: User) -> QuerySet[ServiceUnit]:
     ).order_by("code")
 
 
-# --- Routing inputs ----------------------------------------------------------------------
-
-
-def units_serving_household(referral: Referral) -> list[tuple[int, str]]:
-    """(unit id, reference) of other open referrals for the same identity number or the
-    same phone line that a unit holds now, most recent first: the units already serving
-    this household."""
-    match = same_person(referral, household=True)
-    if match is None:
-        return []
-    # A unit serves the household while it holds an open task on one of its referrals.
-    return list(
-        ReferralTask.objects.open()
-        .filter(referral__in=Referral.objects.filter(match).exclude(pk=referral.pk))
-        .order_by("-referral__submitted_at", "-pk")
-        .values_list("unit_id", "referral__reference")[:10]
-    )
-
-
-def unit_loads(*, unit_ids: list[int] | None = None) -> dict[int, int]:
-    """Each unit's true load, ``ServiceUnit.current_load`` as it should be: its open tasks
-    (``OPEN_TASK_STATUSES``, the ones ``services`` counts in and out). A unit holding none
-    is absent."""
-    serving = ReferralTask.objects.open()
-    if unit_ids is not None:
-        serving = serving.filter(unit_id__in=unit_ids)
-    return dict(
-        serving.order_by()
-        .values("unit_id")
-        .annotate(load=Count("pk"))
-        .values_list("unit_id", "load")
-    )
-
-
-def units_released_by(referral: Referral) -> set[int]:
-    """Units that declined this referral, or let it pass its deadline and lost it."""
-    released = set()
-    for to_status, kind, unit_id, details in ReferralEvent.objects.filter(
-        referral=referral, unit__isnull=False
-    ).values_list("to_status", "kind", "unit_id", "details"):
-        if to_status == Status.REJECTED or (
-            kind == ReferralEvent.Kind.OVERDUE and (details or {}).get("released")
-        ):
-            released.add(unit_id)
-    return released
-
-
-# long: every input of the routing decision read in one pass, query by query.
-def routing_inputs(referral: Referral):
-    """What ``routing.decide`` needs for ``referral``, read in a fixed number of queries."""
-    from referrals import routing
-    from referrals.models import RoutingRule
-
-    rules = [
-        routing.RuleFacts(
-            id=rule.pk,
-            code=rule.code,
-            name_en=rule.name_en,
-            name_zh=rule.name_zh,
-            priority=rule.priority,
-            unit_types=tuple(unit_type.code for unit_type in rule.unit_types.all()),
-            needs=frozenset(need.code for need in rule.needs.all()),
-            risk_levels=frozenset(rule.risk_levels),
-            risk_factors=frozenset(rule.risk_factors),
-            households=frozenset(rule.households),
-            district_id=rule.district_id,
-            sla_amount=rule.sla_amount,
-            sla_unit=rule.sla_unit,
-            escalate_at_once=rule.escalate_at_once,
-            when_overdue=rule.when_overdue,
-        )
-        for rule in RoutingRule.objects.filter(is_active=True).prefetch_related(
-            "needs", "unit_types"
-        )
-    ]
-    unit_types = {code for rule in rules for code in rule.unit_types}
-    units = [
-        routing.UnitFacts(
-            id=unit.pk,
-            code=unit.code,
-            name_en=unit.name_en,
-            name_zh=unit.name_zh,
-            unit_type=unit.unit_type.code,
-            district_id=unit.district_id,
-            catchment_district_ids=frozenset(d.pk for d in unit.catchment_districts.all()),
-            catchment_sub_district_ids=frozenset(s.pk for s in unit.catchment_sub_districts.all()),
-            catchment_sub_district_district_ids=frozenset(
-                s.district_id for s in unit.catchment_sub_districts.all()
-            ),
-            is_active=unit.is_active,
-            capacity=unit.capacity,
-            current_load=unit.current_load,
-            needs_served=frozenset(need.code for need in unit.unit_type.needs.all()),
-        )
-        for unit in ServiceUnit.objects.serving_district(referral.district_id)
-        .filter(unit_type__code__in=unit_types)
-        .select_related("unit_type")
-        .prefetch_related("catchment_districts", "catchment_sub_districts", "unit_type__needs")
-    ]
-    facts = routing.ReferralFacts(
-        district_id=referral.district_id,
-        sub_district_id=referral.sub_district_id,
-        needs=frozenset(need.code for need in referral.needs.all()),
-        risk_level=referral.risk_level,
-        risk_factors=frozenset(referral.risk_factors),
-        household=referral.household,
-        excluded_unit_ids=frozenset(units_released_by(referral)),
-        serving_unit_refs=tuple(units_serving_household(referral)),
-    )
-    district = referral.district
-    sub_district = referral.sub_district
-    place = {"en": district.name_en, "zh": district.name_zh}
-    area = {"en": sub_district.name_en, "zh": sub_district.name_zh} if sub_district else place
-    return facts, units, rules, {"area": area, "district": place}
-
-
-def routing_decision_for(referral: Referral, *, needs: set[str] | None = None, lead: bool = True):
-    """The routing decision for ``referral``; with ``needs`` (codes), for those alone (a
-    declined task's), as its lead (every rule) or as a part (``routing.decide_part``)."""
-    from dataclasses import replace
-
-    from referrals import routing
-
-    facts, units, rules, places = routing_inputs(referral)
-    if needs is None:
-        return routing.decide(facts, units, rules, **places)
-    if not lead:
-        return routing.decide_part(facts, units, rules, needs, **places)
-    return routing.decide(replace(facts, needs=frozenset(needs)), units, rules, **places)
-
-
-def routing_plan_for(referral: Referral):
-    """A unit per need for ``referral`` (``routing.plan``), from the same inputs."""
-    from referrals import routing
-
-    facts, units, rules, places = routing_inputs(referral)
-    return routing.plan(facts, units, rules, **places)
-
-
 # --- Whom the district office may assign to ----------------------------------------------
 
 # Unit types that file referrals or coordinate rather than take cases. The Carer Support
@@ -392,7 +264,12 @@ def units_assignable_to(referral: Referral) -> QuerySet[ServiceUnit]:
 
 
 def may_assign(referral: Referral, unit: ServiceUnit) -> bool:
-    return units_assignable_to(referral).filter(pk=unit.pk).exists()
+    return may_assign_in(referral.district_id, unit.pk)
+
+
+def may_assign_in(district_id: int, unit_id: int) -> bool:
+    """``may_assign`` for every referral of a district at once (a transfer plan's cases)."""
+    return units_taking_referrals().serving_district(district_id).filter(pk=unit_id).exists()
 
 
 @dataclass(frozen=True)

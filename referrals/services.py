@@ -49,7 +49,8 @@ from referrals.notifications import (
     notify_partner,
     notify_referrer,
 )
-from referrals.selectors import office_closures_from, routing_decision_for, routing_plan_for
+from referrals.routing_inputs import routing_decision_for, routing_plan_for
+from referrals.selectors import office_closures_from
 from referrals.task_steps import (
     acting_task,
     close_open_tasks,

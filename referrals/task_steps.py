@@ -18,7 +18,7 @@ from accounts.models import User
 from accounts.selectors import user_scope
 from referrals.lifecycle import own_task, status_from_tasks
 from referrals.models import OPEN_TASK_STATUSES, Referral, ReferralTask, Status
-from referrals.selectors import unit_loads
+from referrals.routing_inputs import unit_loads
 from services.models import NeedCategory, ServiceUnit
 
 logger = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ def move_load(old_unit_id: int | None, new_unit_id: int | None) -> None:
 
 def reconcile_unit_loads() -> dict[str, tuple[int, int]]:
     """Set every ``current_load`` that drifted back to the unit's true load
-    (``selectors.unit_loads``); {unit code: (counter found, load set)} for those repaired.
+    (``routing_inputs.unit_loads``); {unit code: (counter found, load set)} for those repaired.
 
     ``move_load`` keeps the counters, but a row written past the services (a data fix, the
     demo's seeded loads, an admin edit or import from before the field was read-only) leaves

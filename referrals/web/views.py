@@ -44,12 +44,12 @@ from referrals.models import (
     Status,
 )
 from referrals.routing import reasons_from_json
+from referrals.routing_inputs import routing_decision_for
 from referrals.selectors import (
     referral_for_page,
     referrals_visible_to,
     referrer_teams,
     routing_choices,
-    routing_decision_for,
 )
 from referrals.services import ACTION_SERVICES
 from referrals.submission import UNCHANGED, referral_save_draft, referral_submit

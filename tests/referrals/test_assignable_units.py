@@ -6,10 +6,10 @@ import pytest
 from referrals.assignment import referral_assign
 from referrals.errors import ReferralError
 from referrals.models import Referral, ReferralEvent, Status
+from referrals.routing_inputs import routing_decision_for
 from referrals.selectors import (
     may_assign,
     routing_choices,
-    routing_decision_for,
     units_assignable_to,
 )
 from services.models import ServiceUnit

@@ -6,12 +6,12 @@ import pytest
 
 from referrals import access_requests, identity, privacy
 from referrals.models import Referral, Status
+from referrals.routing_inputs import units_serving_household
 from referrals.selectors import (
     person_match,
     possible_duplicates,
     possible_duplicates_of,
     same_person,
-    units_serving_household,
 )
 from tests import factories
 

@@ -9,7 +9,7 @@ import pytest
 from referrals import tasks
 from referrals.assignment import referral_assign
 from referrals.models import Status
-from referrals.selectors import routing_decision_for, unit_loads
+from referrals.routing_inputs import routing_decision_for, unit_loads
 from referrals.services import referral_accept, referral_decline
 from services.models import NeedCategory, ServiceUnit
 from tests import factories
