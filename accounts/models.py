@@ -61,6 +61,14 @@ class Membership(models.Model):
         related_name="memberships",
         verbose_name=_("welfare office"),
     )
+    caseload_limit = models.PositiveSmallIntegerField(
+        _("caseload limit"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Open cases this worker may own at once (issue 17). Empty: the portal's default."
+        ),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:

@@ -27,6 +27,7 @@ class UserScope:
     """What a user's memberships grant, read in one query."""
 
     unit_ids: tuple[int, ...] = ()  # the units they work for (staff and supervisors)
+    supervised_unit_ids: tuple[int, ...] = ()  # the units they supervise (issue 17)
     district_ids: tuple[int, ...] = ()  # the districts their welfare offices cover
     everywhere: bool = False  # headquarters: every district
 
@@ -39,15 +40,18 @@ class UserScope:
 def scope_from_rows(rows: Iterable[tuple], *, is_administrator: bool = False) -> UserScope:
     """The scope from ``SCOPE_COLUMNS`` rows, for a caller that reads them inside a query of
     its own (the page context reads them with the unread count)."""
-    unit_ids, district_ids = set(), set()
+    unit_ids, district_ids, supervised = set(), set(), set()
     for role, unit_id, district_id in rows:
         if role in Membership.STAFF_ROLES and unit_id is not None:
             unit_ids.add(unit_id)
+            if role == Membership.Role.UNIT_SUPERVISOR:
+                supervised.add(unit_id)
         elif role == Membership.Role.DISTRICT_OFFICER and district_id is not None:
             district_ids.add(district_id)
     return UserScope(
         unit_ids=tuple(sorted(unit_ids)),
         district_ids=tuple(sorted(district_ids)),
+        supervised_unit_ids=tuple(sorted(supervised)),
         everywhere=is_administrator,
     )
 
@@ -127,4 +131,17 @@ def office_districts_with_unit_counts(*, offices: list[WelfareOffice]) -> list[D
         .select_related("welfare_office")
         .annotate(active_units=Count("units", filter=Q(units__is_active=True)))
         .order_by("code")
+    )
+
+
+def unit_workers(unit_id: int) -> QuerySet[Membership]:
+    """The people who work a unit's cases (staff and supervisors) and may own one: active
+    accounts only, one row each (a supervisor who is also staff counts once), by name. The
+    one home of "who may be a case's worker" (issue 17)."""
+    return (
+        Membership.objects.filter(
+            service_unit_id=unit_id, role__in=Membership.STAFF_ROLES, user__is_active=True
+        )
+        .select_related("user")
+        .order_by("user__first_name", "user__last_name", "user__username", "-role")
     )

@@ -24,6 +24,8 @@ from referrals.models import (
     RiskFactor,
     RiskLevel,
     RoutingRule,
+    TransferCase,
+    TransferPlan,
     UnitMessage,
     UrgentNotice,
     WebhookEndpoint,
@@ -58,9 +60,37 @@ class ReferralTaskInline(ReadOnlyAdminMixin, admin.TabularInline):
 
     model = ReferralTask
     fk_name = "referral"
-    fields = ["unit", "is_lead", "status", "due_at", "overdue_at", "outcome_summary", "closed_at"]
+    fields = [
+        "unit",
+        "is_lead",
+        "status",
+        "owner",
+        "due_at",
+        "overdue_at",
+        "outcome_summary",
+        "closed_at",
+    ]
     readonly_fields = fields
     extra = 0
+
+
+class TransferCaseInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = TransferCase
+    fields = ["referral", "from_unit", "to_unit", "state", "family_informed_at", "moved_at"]
+    readonly_fields = fields
+    extra = 0
+    show_change_link = False
+
+
+@admin.register(TransferPlan)
+class TransferPlanAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Planned transfers (issue 17): made and run through the office's and supervisors'
+    pages (``referrals/transfer_plans.py``), read here."""
+
+    list_display = ["title", "kind", "reason", "from_unit", "effective_on", "state", "created_by"]
+    list_filter = ["state", "kind", "reason"]
+    search_fields = ["title", "from_unit__code"]
+    inlines = [TransferCaseInline]
 
 
 class UnitMessageInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -218,7 +248,16 @@ class RoutingRuleAdmin(admin.ModelAdmin):
         (None, {"fields": ["code", "name_en", "name_zh", "priority", "is_active"]}),
         (
             _("When it applies (every filled criterion must match)"),
-            {"fields": ["needs", "risk_levels", "risk_factors", "households", "district"]},
+            {
+                "fields": [
+                    "needs",
+                    "risk_levels",
+                    "risk_factors",
+                    "households",
+                    "district",
+                    "match_institution",
+                ]
+            },
         ),
         (
             _("Where it routes and how fast"),

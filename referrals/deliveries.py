@@ -82,19 +82,42 @@ def webhook_payload(event: ReferralEvent, event_type: str) -> dict:
             "unit": event.unit.code if event.unit else None,
             "risk_level": referral.risk_level,
             "due_at": due.isoformat() if due else None,
+            **_transfer_of(event),
         },
     }
 
 
-def webhook_deliveries(event: ReferralEvent, event_type: str) -> list[Delivery]:
-    """One delivery per active endpoint of the event's unit's organisation that wants this
-    event type; safe to repeat (one per endpoint, event and type)."""
-    if event.unit is None:
-        return []
+def _transfer_of(event: ReferralEvent) -> dict:
+    """A transfer's own fields (issue 17): between which units, on which date, which step."""
+    if event.kind != ReferralEvent.Kind.TRANSFER:
+        return {}
+    details = event.details
+    return {
+        "transfer": {
+            "id": details.get("transfer"),
+            "step": details.get("step"),
+            "plan": details.get("plan"),
+            "effective_on": details.get("effective_on"),
+            "from_unit": details.get("from_unit_code"),
+            "to_unit": details.get("to_unit_code"),
+        }
+    }
+
+
+def webhook_deliveries(
+    event: ReferralEvent, event_type: str, *, organisation_id: int | None = None
+) -> list[Delivery]:
+    """One delivery per active endpoint of the event's unit's organisation (or of
+    ``organisation_id``: a transfer tells both sides) that wants this event type; safe to
+    repeat (one per endpoint, event and type)."""
+    if organisation_id is None:
+        if event.unit is None:
+            return []
+        organisation_id = event.unit.organisation_id
     deliveries = []
     with transaction.atomic():
         for endpoint in WebhookEndpoint.objects.filter(
-            organisation_id=event.unit.organisation_id, is_active=True
+            organisation_id=organisation_id, is_active=True
         ):
             if not endpoint.wants(event_type):
                 continue

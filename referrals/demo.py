@@ -114,11 +114,10 @@ REFERRAL_COLUMNS = [
 EVENT_COLUMNS = ["referral_id", "actor_id", "at", "from_status", "to_status", "reason", "note"]
 EVENT_COLUMNS += ["unit_id", "kind", "details", "task_id"]
 NEED_COLUMNS = ["referral_id", "needcategory_id"]
-# A referral held by a unit holds its task (issue 16), as migration 0016 gives every referral
-# from before tasks: the lead, in the referral's status, for all its needs.
+# A held referral's task (issue 16), as migration 0016 gives: the lead, in its status.
 TASK_COLUMNS = ["id", "public_id", "referral_id", "unit_id", "is_lead", "part_of_id", "status"]
 TASK_COLUMNS += ["version", "due_at", "outcome_summary", "services_provided", "created_at"]
-TASK_COLUMNS += ["updated_at", "closed_at"]
+TASK_COLUMNS += ["updated_at", "closed_at", "shared_contact"]
 TASK_NEED_COLUMNS = ["referraltask_id", "needcategory_id"]
 
 
@@ -385,6 +384,7 @@ def _tasks_of(held, events):
                     submitted_at,
                     changed_at,
                     closed,
+                    "",
                 )
             )
             task_needs.extend((task_id, need) for need in chosen)

@@ -328,7 +328,19 @@ def timeline_for(
     return [
         visible_event(e, roles=roles, reader_id=reader_id, unit_ids=unit_ids)
         for e in referral.events.all()
+        if roles & CASE_NOTE_READERS or not unit_internal(e)
     ]
+
+
+def unit_internal(event: ReferralEvent) -> bool:
+    """A step the referrer does not see (issue 17): a case worker allocated, a case moved
+    between two of the unit's workers, a transfer only planned (it may yet be cancelled) or
+    accepted. Only the unit, the office and headquarters see these on the timeline: the
+    referrer sees the unit a case moved to (or back to), never who in it owns the case."""
+    if event.kind == ReferralEvent.Kind.ALLOCATION:
+        return True
+    details = event.details
+    return bool(details.get("internal")) or details.get("step") in ("planned", "accepted")
 
 
 # Who sees every unit's part of a referral (status, needs, outcome; never notes): those with

@@ -47,6 +47,7 @@ from referrals.models import (
     Referral,
     ReferralEvent,
     Status,
+    TransferCase,
 )
 from referrals.notifications import notify, office_officers, unit_staff
 from referrals.selectors import referrals_visible_to
@@ -322,6 +323,10 @@ def _anonymise(ids: list[int], *, now: datetime) -> tuple[int, int]:
         ReferralEvent.objects.filter(referral_id__in=ids)
         .exclude(reason="", note="")
         .update(reason="", note="")
+    )
+    # A transfer's handover note and reasons describe the person (issue 17).
+    TransferCase.objects.filter(referral_id__in=ids).update(
+        handover_note="", not_informed_reason="", answer_reason=""
     )
     # A duplicate link says two referrals were about the same person.
     Referral.possible_duplicates.through.objects.filter(

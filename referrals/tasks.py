@@ -14,7 +14,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from referrals import assignment, outbox, privacy, selectors, services, task_steps
+from referrals import assignment, outbox, privacy, selectors, services, task_steps, transfers
 from referrals import notifications as notifying
 
 logger = logging.getLogger(__name__)
@@ -108,3 +108,10 @@ def reconcile_unit_loads() -> int:
     """Every 15 minutes: units' ``current_load`` counters that drifted from their true load
     (the referrals they hold) are set right, so routing ranks by what units really carry."""
     return len(task_steps.reconcile_unit_loads())
+
+
+@shared_task(acks_late=True)
+def run_due_transfers() -> dict:
+    """Every 15 minutes: transfer plans whose effective date has come move their cases
+    (``referrals/transfers.py``, in batches; a run cut short is continued by the next)."""
+    return {str(plan_id): moved for plan_id, moved in transfers.run_due_plans().items()}

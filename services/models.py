@@ -155,6 +155,15 @@ class ServiceUnit(BilingualNameMixin):
         _("capacity"), default=0, help_text=_("Open cases the unit can hold.")
     )
     current_load = models.PositiveIntegerField(_("current load"), default=0)
+    social_workers = models.PositiveSmallIntegerField(
+        _("social workers"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Social workers in the team. A pre-primary team's capacity in children follows "
+            "from it (one social worker to 400 children)."
+        ),
+    )
     is_active = models.BooleanField(_("active"), default=True)
     catchment_districts = models.ManyToManyField(
         District,
@@ -193,6 +202,60 @@ class ServiceUnit(BilingualNameMixin):
     def spare_capacity(self) -> int:
         return max(self.capacity - self.current_load, 0)
 
+    @property
+    def children_capacity(self) -> int:
+        """A pre-primary team's capacity in children: 400 per social worker (issue 17)."""
+        return (self.social_workers or 0) * CHILDREN_PER_SOCIAL_WORKER
+
     def language_labels(self) -> list[str]:
         labels = dict(Language.choices)
         return [str(labels.get(code, code)) for code in self.languages]
+
+
+# One pre-primary social worker to this many children (the Social Welfare Department's ratio).
+CHILDREN_PER_SOCIAL_WORKER = 400
+
+
+class Institution(BilingualNameMixin):
+    """A kindergarten or child care centre, matched to the pre-primary social work team
+    (a ``ServiceUnit`` of type PPSW) that serves its children (issue 17)."""
+
+    class Kind(models.TextChoices):
+        KINDERGARTEN = "kindergarten", _("Kindergarten")
+        CHILD_CARE_CENTRE = "child_care_centre", _("Child care centre")
+        KINDERGARTEN_CUM_CCC = "kg_cum_ccc", _("Kindergarten-cum-child care centre")
+
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    kind = models.CharField(
+        _("kind"), max_length=20, choices=Kind.choices, default=Kind.KINDERGARTEN
+    )
+    district = models.ForeignKey(
+        District, on_delete=models.PROTECT, related_name="institutions", verbose_name=_("district")
+    )
+    sub_district = models.ForeignKey(
+        SubDistrict,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="institutions",
+        verbose_name=_("sub-district"),
+    )
+    enrolment = models.PositiveIntegerField(_("children enrolled"), default=0)
+    matched_team = models.ForeignKey(
+        ServiceUnit,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="institutions",
+        limit_choices_to={"unit_type__code": "PPSW"},
+        verbose_name=_("pre-primary social work team"),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    is_demo_data = models.BooleanField(_("synthetic demo record"), default=False)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("pre-primary institution")
+        verbose_name_plural = _("pre-primary institutions")
+        indexes = [models.Index(fields=["matched_team"], name="institution_team")]

@@ -194,7 +194,18 @@ CELERY_BEAT_SCHEDULE = {
     # Units' load counters, which routing ranks by, set back to the referrals they hold
     # where they drifted (referrals/services.py reconcile_unit_loads).
     "reconcile-unit-loads": {"task": "referrals.tasks.reconcile_unit_loads", "schedule": 900.0},
+    # Transfer plans whose effective date has come move their cases (referrals/transfers.py).
+    "run-due-transfers": {"task": "referrals.tasks.run_due_transfers", "schedule": 900.0},
 }
+
+# --- Caseloads and transfers (issue 17) ------------------------------------------
+# Open cases a worker may own when their membership sets no limit of its own.
+CASELOAD_LIMIT = env.int("CASELOAD_LIMIT", default=40)
+# A moved case whose new unit has given it no owner for this many days is counted as
+# having lost its owner (the plan's continuity figures).
+TRANSFER_OWNERLESS_DAYS = env.int("TRANSFER_OWNERLESS_DAYS", default=7)
+# Cases moved per transaction: no plan holds locks on more rows than this at once.
+TRANSFER_BATCH_SIZE = env.int("TRANSFER_BATCH_SIZE", default=200)
 
 # --- Routing and notification -------------------------------------------------
 # Offices' opening hours (Hong Kong time, weekdays; general holidays closed) for SLAs.

@@ -36,6 +36,7 @@ from referrals.models.task import (
     ReferralTask,
     UnitMessage,
 )
+from referrals.models.transfer import HANDOVER_TEMPLATE, TransferCase, TransferPlan
 
 __all__ = [
     "CLOSED_STATUSES",
@@ -46,6 +47,7 @@ __all__ = [
     "RISK_ORDER",
     "SERVING_STATUSES",
     "TASK_STATUSES",
+    "HANDOVER_TEMPLATE",
     "AccessLog",
     "ApiIntake",
     "ChoiceListValidator",
@@ -71,6 +73,8 @@ __all__ = [
     "RoutingRule",
     "Sex",
     "Status",
+    "TransferCase",
+    "TransferPlan",
     "UnitMessage",
     "UrgentNotice",
     "WebhookEndpoint",

@@ -27,6 +27,7 @@ class Notification(models.Model):
         STATUS = "status", _("Your referral changed status")
         CONSENT = "consent", _("Consent withdrawn for a referral")
         MESSAGE = "message", _("Message from another unit on a referral")
+        TRANSFER = "transfer", _("A case moved to or from your unit")
 
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -85,6 +86,11 @@ class WebhookEndpoint(models.Model):
         ASSIGNED = "referral.assigned", _("A referral was assigned to one of our units")
         UPDATED = "referral.updated", _("A referral of one of our units changed status")
         CANCELLED = "referral.cancelled", _("A referral of one of our units was withdrawn")
+        TRANSFER_PLANNED = (
+            "referral.transfer_planned",
+            _("A case of one of our units is planned to move to another unit"),
+        )
+        TRANSFERRED = "referral.transferred", _("A case moved between units")
 
     organisation = models.ForeignKey(
         "services.Organisation",

@@ -90,6 +90,15 @@ class Referral(models.Model):
         related_name="referrals",
         verbose_name=_("sub-district"),
     )
+    institution = models.ForeignKey(
+        "services.Institution",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="referrals",
+        verbose_name=_("kindergarten or child care centre"),
+        help_text=_("The child's pre-primary institution: routes to its matched team."),
+    )
 
     # The subject: the person referred.
     subject_name_zh = models.CharField(_("name (Chinese)"), max_length=100, blank=True)
@@ -358,6 +367,8 @@ class ReferralEvent(models.Model):
         CONSENT = "consent", _("Consent withdrawn")
         CONTACT = "contact", _("Contact attempt")
         MESSAGE = "message", _("Message between units")
+        ALLOCATION = "allocation", _("Case worker allocated")
+        TRANSFER = "transfer", _("Transfer")
 
     referral = models.ForeignKey(
         Referral, on_delete=models.CASCADE, related_name="events", verbose_name=_("referral")

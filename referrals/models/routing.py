@@ -81,6 +81,14 @@ class RoutingRule(BilingualNameMixin):
     unit_types = models.ManyToManyField(
         "services.UnitType", related_name="+", verbose_name=_("route to unit types")
     )
+    match_institution = models.BooleanField(
+        _("to the institution's matched team"),
+        default=False,
+        help_text=_(
+            "Only for referrals naming a kindergarten or child care centre: the team matched "
+            "to it takes the referral (issue 17)."
+        ),
+    )
     sla_amount = models.PositiveSmallIntegerField(_("time to acknowledge"), default=2)
     sla_unit = models.CharField(
         _("counted in"), max_length=16, choices=SlaUnit.choices, default=SlaUnit.BUSINESS_DAYS

@@ -104,6 +104,24 @@ class ReferralTask(models.Model):
         related_name="+",
         verbose_name=_("routing rule"),
     )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="owned_tasks",
+        verbose_name=_("case worker"),
+        help_text=_("The unit's worker who owns the case (issue 17); never shown to the referrer."),
+    )
+    owner_since = models.DateTimeField(_("owned since"), null=True, blank=True)
+    shared_contact = models.CharField(
+        _("contact shared with the referrer"),
+        max_length=200,
+        blank=True,
+        default="",
+        db_default="",  # rows written by SQL (migration 0016, the demo's COPY) need none
+        help_text=_("Whom the referrer may contact at the unit, if the unit chooses to say."),
+    )
     due_at = models.DateTimeField(_("acknowledge by"), null=True, blank=True)
     overdue_at = models.DateTimeField(_("marked overdue"), null=True, blank=True)
     outcome_summary = models.TextField(
@@ -123,6 +141,11 @@ class ReferralTask(models.Model):
         indexes = [
             models.Index(fields=["referral", "created_at"], name="task_of_referral"),
             models.Index(fields=["unit", "status"], name="task_unit_status"),
+            models.Index(
+                fields=["owner", "status"],
+                condition=Q(owner__isnull=False),
+                name="task_owner_status",
+            ),
             models.Index(
                 fields=["due_at"],
                 condition=Q(status="assigned", overdue_at__isnull=True),

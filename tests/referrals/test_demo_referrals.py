@@ -125,3 +125,24 @@ def test_bulk_loading_leaves_the_planner_statistics(directory):
     actual = {model._meta.db_table: model.objects.count() for model in LOADED_TABLES}
     assert actual[Referral._meta.db_table] == 37
     assert planner_row_counts(LOADED_TABLES) == actual
+
+
+def test_the_demo_unit_has_case_workers_and_a_planned_transfer(directory, capsys):
+    """seed_demo gives the demo IFSC's open cases an owner (a few left for the supervisor)
+    and plans a transfer whose one uninformed family blocks it (issue 17); once only."""
+    from referrals import caseload, transfer_plans
+    from referrals.models import ReferralTask, TransferPlan
+    from services.models import ServiceUnit
+
+    call_command("seed_demo", "--allow-production", "--referrals", "200")
+    assert "have a case worker" in capsys.readouterr().out
+    unit = ServiceUnit.objects.get(code="ifsc-f-01")
+    owned = ReferralTask.objects.filter(unit=unit, owner__username="worker.ifsc.ssp")
+    assert owned.exists()
+    assert caseload.cases_needing_owner([unit.pk]).exists()
+    plan = TransferPlan.objects.get()
+    assert plan.cases.count() >= 1 and plan.from_unit == unit
+    if plan.cases.count() > 1:
+        assert len(transfer_plans.plan_blockers(plan).family_not_ready) == 1
+    call_command("seed_demo", "--allow-production", "--referrals", "200")
+    assert TransferPlan.objects.count() == 1

@@ -592,3 +592,36 @@ def test_the_notice_is_linked_from_every_page_and_the_referral_form(client, refe
     client.force_login(referrer)
     form = client.get(reverse("referrals:new")).content.decode()
     assert 'id="privacy-statement"' in form and NOTICE in form
+
+
+def test_anonymising_clears_a_transfers_handover_note_and_reasons(aged, district_officer):
+    """A handover note describes the person (issue 17): it goes with the personal data."""
+    from referrals.models import TransferCase, TransferPlan
+
+    old = aged["old"]
+    plan = TransferPlan.objects.create(
+        kind="unit",
+        title="Earlier move",
+        from_unit=old.assigned_unit,
+        effective_on=timezone.localdate(),
+        created_by=district_officer,
+        state="done",
+    )
+    cases = [
+        TransferCase.objects.create(
+            plan=plan,
+            task=referral.tasks.get(),
+            referral=referral,
+            from_unit=referral.assigned_unit,
+            to_unit=referral.assigned_unit,
+            state="accepted",
+            handover_note="Son's phone 9123 4567",
+            not_informed_reason="Son abroad",
+            answer_reason="ok",
+        )
+        for referral in (old, aged["recent"])
+    ]
+    privacy.referrals_anonymise_expired()
+    cleared, kept = (TransferCase.objects.get(pk=case.pk) for case in cases)
+    assert (cleared.handover_note, cleared.not_informed_reason, cleared.answer_reason) == ("",) * 3
+    assert kept.handover_note == "Son's phone 9123 4567"

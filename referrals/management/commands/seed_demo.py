@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.demo import DemoCredentials, build_partner_clients, build_users, demo_credentials
 from referrals.demo import build_notice, build_referrals
+from referrals.demo_cases import build_caseload
 from services.demo import build_directory
 
 
@@ -66,6 +67,12 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Referrals: {added:,} synthetic referrals added ({referrals:,} wanted)."
             )
+            owned = build_caseload()
+            if owned:
+                self.stdout.write(
+                    f"Caseloads: {owned} open cases of Sham Shui Po IFSC 1 have a case worker "
+                    "(sign in as supervisor.ifsc.ssp); a transfer to IFSC 2 is planned."
+                )
             opened = build_notice()
             if opened:
                 self.stdout.write(
