@@ -1,17 +1,21 @@
 """Which unit a referral should go to, and why: a pure function.
 
 ``decide(facts, units, rules)`` takes plain values (built from the database by
-``referrals.selectors.routing_inputs``) and returns a ``Decision``: the chosen unit, the
+``referrals.routing_inputs.routing_inputs``) and returns a ``Decision``: the chosen unit, the
 runners-up and the reasons in plain words. No ORM, no Celery, no clock, so every rule and
 tie-break can be tested with a table.
 
 How a unit is chosen:
 
 1. Active rules are tried in priority order; a rule matches when every criterion it names
-   matches the referral (needs, risk levels, risk factors, household, district).
+   matches the referral (needs, risk levels, risk factors, household, district). A rule
+   asking for the institution's team (``match_institution``) matches only a referral naming
+   an active kindergarten or child care centre that has a matched team.
 2. The candidates of a matching rule are the units of its unit types that are active,
    have not declined (or let lapse) this referral, and whose catchment covers the
-   subject's sub-district. Only when none does, units serving the district are used.
+   subject's sub-district. Only when none does, units serving the district are used. For a
+   rule asking for the institution's team, the one candidate is that team (the pairing
+   is its coverage); if it is inactive or declined, the next rule is tried.
 3. Among candidates: a unit already serving this household first (continuity of care),
    then units with spare capacity, then the lowest load relative to capacity, then code.
 4. A rule with no candidate passes to the next matching rule. No rule with a candidate:
@@ -88,10 +92,13 @@ class RuleFacts:
     escalate_at_once: bool = False
     when_overdue: str = "reroute"
     is_active: bool = True
+    # Only referrals naming an institution with a matched team, and only to that team.
+    match_institution: bool = False
 
     def matches(self, facts: "ReferralFacts") -> bool:
         return (
             self.is_active
+            and (not self.match_institution or facts.institution_team_id is not None)
             and (not self.needs or bool(self.needs & facts.needs))
             and (not self.risk_levels or facts.risk_level in self.risk_levels)
             and (not self.risk_factors or bool(self.risk_factors & facts.risk_factors))
@@ -115,6 +122,14 @@ class ReferralFacts:
     excluded_unit_ids: frozenset[int] = frozenset()
     # Units serving this household now, most recent first, with the referral that shows it.
     serving_unit_refs: tuple[tuple[int, str], ...] = ()
+    # The kindergarten or child care centre the referral names (issue 17), if it is active
+    # and has a matched team: that team, and the institution's name for the reasons.
+    institution_team_id: int | None = None
+    institution_name_en: str = ""
+    institution_name_zh: str = ""
+
+    def institution_label(self) -> dict[str, str]:
+        return {"en": self.institution_name_en, "zh": self.institution_name_zh}
 
 
 @dataclass(frozen=True)
@@ -148,6 +163,10 @@ REASON_TEXTS = {
         "No unit of this type covers the sub-district; %(unit)s serves the district %(area)s."
     ),
     "continuity": _("%(unit)s already serves this household (referral %(reference)s)."),
+    "institution_match": _(
+        "%(unit)s is the pre-primary social work team matched to %(institution)s, the "
+        "kindergarten or child care centre named in the referral."
+    ),
     "spare_capacity": _(
         "%(unit)s has spare capacity (%(spare)s of %(capacity)s places free) and the lowest "
         "load relative to capacity among %(count)s candidates."
@@ -178,7 +197,7 @@ REASON_TEXTS = {
 @dataclass(frozen=True)
 class Candidate:
     unit: UnitFacts
-    coverage: str  # "sub_district" or "district"
+    coverage: str  # "sub_district", "district" or "institution" (the matched team)
     serving_reference: str = ""
 
     @property
@@ -224,10 +243,13 @@ def _candidates(
     rule: RuleFacts, facts: ReferralFacts, units: list[UnitFacts]
 ) -> tuple[list[Candidate], list[Reason]]:
     of_type = [unit for unit in units if unit.unit_type in rule.unit_types]
+    if rule.match_institution:
+        # The pairing is the team's coverage, wherever its catchment lies.
+        of_type = [unit for unit in of_type if unit.id == facts.institution_team_id]
     excluded: list[Reason] = []
     eligible = []
     for unit in of_type:
-        if not unit.serves_district(facts.district_id):
+        if not rule.match_institution and not unit.serves_district(facts.district_id):
             continue
         if not unit.is_active:
             excluded.append(Reason("excluded_inactive", {"unit": unit.label()}))
@@ -238,6 +260,12 @@ def _candidates(
     serving = {}
     for unit_id, reference in facts.serving_unit_refs:
         serving.setdefault(unit_id, reference)
+    if rule.match_institution:
+        matched = [
+            Candidate(unit=unit, coverage="institution", serving_reference=serving.get(unit.id, ""))
+            for unit in eligible
+        ]
+        return matched, excluded
     covering = [
         unit
         for unit in eligible
@@ -253,9 +281,20 @@ def _candidates(
 
 
 def _why_chosen(
-    chosen: Candidate, others: list[Candidate], area: dict[str, str], district: dict[str, str]
+    chosen: Candidate,
+    others: list[Candidate],
+    area: dict[str, str],
+    district: dict[str, str],
+    institution: dict[str, str],
 ) -> list[Reason]:
     unit = chosen.unit.label()
+    if chosen.coverage == "institution":
+        reasons = [Reason("institution_match", {"unit": unit, "institution": institution})]
+        if chosen.serving_reference:
+            reasons.append(
+                Reason("continuity", {"unit": unit, "reference": chosen.serving_reference})
+            )
+        return reasons
     reasons = [
         Reason("catchment_sub_district", {"unit": unit, "area": area})
         if chosen.coverage == "sub_district"
@@ -308,7 +347,7 @@ def decide(
             continue
         chosen, others = candidates[0], candidates[1:]
         reasons.append(Reason("rule_matched", {"rule": rule.label()}))
-        reasons.extend(_why_chosen(chosen, others, area, district))
+        reasons.extend(_why_chosen(chosen, others, area, district, facts.institution_label()))
         reasons.extend(excluded)
         # A more urgent rule that found no unit still asks for the office to be alerted.
         escalate = any(earlier.escalate_at_once for earlier in matching[: tried + 1])

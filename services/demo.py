@@ -2,9 +2,10 @@
 
 What is real: the districts, welfare offices, unit types, the Social Welfare Department,
 and the count of sub-districts per district (the 452 areas the caring teams were formed
-on). Everything else — NGO names, unit names, addresses, capacities — is invented, marked
-``(demo)`` / ``（示範）`` and flagged ``is_demo_data``. Rows are keyed by code, so running
-the builder again updates them in place instead of adding more.
+on). Everything else — NGO names, unit names, addresses, capacities, the kindergartens and
+child care centres and their enrolment — is invented, marked ``(demo)`` / ``（示範）`` and
+flagged ``is_demo_data``. Rows are keyed by code, so running the builder again updates them
+in place instead of adding more.
 """
 
 import random
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from districts.models import District, SubDistrict, WelfareOffice
-from services.models import Language, Organisation, ServiceUnit, UnitType
+from services.models import Institution, Language, Organisation, ServiceUnit, UnitType
 
 SUB_DISTRICTS_PER_DISTRICT = {
     "A": 15, "B": 13, "C": 35, "D": 17, "E": 20, "F": 25, "G": 25, "H": 25, "J": 40,
@@ -41,6 +42,32 @@ CAPACITY = {
     "DSC": 200, "PRC": 150, "FCPSU": 300, "PPSW": 250, "CARE_TEAM": 0,
     "CARER_HOTLINE": 0, "DSWO": 0,
 }  # fmt: skip
+
+
+# The districts of the demo's two offices (Sham Shui Po, Kwun Tong) get three pre-primary
+# social work teams, with 2, 3 and 4 social workers, and invented kindergartens and child
+# care centres matched to them: the first team over capacity, two institutions without a
+# team, so the office's matching page has hot spots to show and a re-matching to propose.
+INSTITUTION_DISTRICTS = ("F", "J")
+PPSW_SOCIAL_WORKERS = (2, 3, 4)
+INSTITUTIONS_PER_DISTRICT = 24
+# Institutions by position: the first nine to team 1, eight to team 2, five to team 3.
+TEAM_OF_INSTITUTION = [1] * 9 + [2] * 8 + [3] * 5 + [None] * 2
+INSTITUTION_NAMES = [
+    ("Little Acorn", "小橡果"), ("Rainbow Kite", "彩虹風箏"), ("Sunny Pebble", "陽光卵石"),
+    ("Bamboo Sprout", "竹筍"), ("Harbour Star", "海港之星"), ("Maple Seed", "楓籽"),
+    ("Lotus Pond", "蓮塘"), ("Paper Crane", "紙鶴"), ("Cloud Garden", "雲園"),
+    ("Jade Lantern", "玉燈籠"), ("Morning Dew", "晨露"), ("Kite Hill", "風箏山"),
+]  # fmt: skip
+INSTITUTION_KINDS = [
+    (Institution.Kind.KINDERGARTEN, "Kindergarten", "幼稚園"),
+    (Institution.Kind.CHILD_CARE_CENTRE, "Child Care Centre", "幼兒中心"),
+    (
+        Institution.Kind.KINDERGARTEN_CUM_CCC,
+        "Kindergarten-cum-Child Care Centre",
+        "幼稚園暨幼兒中心",
+    ),
+]
 
 
 @dataclass
@@ -124,7 +151,8 @@ def plan_units(districts: list[District], offices: list[WelfareOffice]) -> list[
         plans += _district_units(d, "NEC", per_district(180, n, minimum=2), areas, False)
         plans += _district_units(d, "DE", per_district(90, n), [], True)
         plans += _district_units(d, "DSC", 1, [], True)
-        plans += _district_units(d, "PPSW", 1, [], True)
+        teams = len(PPSW_SOCIAL_WORKERS) if d in INSTITUTION_DISTRICTS else 1
+        plans += _district_units(d, "PPSW", teams, [], True)
         if d == "T":
             plans += _district_units(d, "ISC", 1, areas[: n // 2], False)
         for number, area in enumerate(areas, start=1):
@@ -281,6 +309,7 @@ def build_directory() -> dict[str, int]:
                 languages=unit_languages(plan),
                 capacity=capacity,
                 current_load=round(capacity * rng.uniform(0.3, 1.0)),
+                social_workers=social_workers(plan),
                 is_active=True,
                 is_demo_data=True,
             )
@@ -301,6 +330,7 @@ def build_directory() -> dict[str, int]:
             "languages",
             "capacity",
             "current_load",
+            "social_workers",
             "is_active",
             "is_demo_data",
         ],
@@ -325,8 +355,64 @@ def build_directory() -> dict[str, int]:
         for plan in plans
         for code in plan.catchment_sub_districts
     )
+    build_institutions(districts, unit_ids, area_ids)
     return {
         "sub_districts": SubDistrict.objects.count(),
         "organisations": Organisation.objects.count(),
         "units": ServiceUnit.objects.count(),
+        "institutions": Institution.objects.count(),
     }
+
+
+def social_workers(plan: UnitPlan) -> int | None:
+    """The demo districts' pre-primary teams have social workers; no other unit has."""
+    if plan.unit_type != "PPSW" or plan.district not in INSTITUTION_DISTRICTS:
+        return None
+    return PPSW_SOCIAL_WORKERS[plan.number - 1]
+
+
+def build_institutions(districts: list[District], unit_ids: dict, area_ids: dict) -> int:
+    """Invented kindergartens and child care centres in the demo districts, matched to their
+    pre-primary teams (``TEAM_OF_INSTITUTION``); neighbours share a sub-district, so each
+    team is present in a few. Returns how many there are."""
+    rows = []
+    for district in districts:
+        if district.code not in INSTITUTION_DISTRICTS:
+            continue
+        d = district.code
+        for index, team in enumerate(TEAM_OF_INSTITUTION):
+            code = f"kg-{d.lower()}-{index + 1:02d}"
+            name_en, name_zh = INSTITUTION_NAMES[index % len(INSTITUTION_NAMES)]
+            kind, kind_en, kind_zh = INSTITUTION_KINDS[(index + index // 12) % 3]
+            area = f"{d}{index // 2 + 1:02d}"
+            rows.append(
+                Institution(
+                    code=code,
+                    kind=kind,
+                    name_en=f"{district.name_en} {name_en} {kind_en} (demo)",
+                    name_zh=f"{short_zh(district)}{name_zh}{kind_zh}（示範）",
+                    district=district,
+                    sub_district_id=area_ids[area],
+                    enrolment=random.Random(code).randint(60, 200),  # noqa: S311 - demo only
+                    matched_team_id=unit_ids[f"ppsw-{d.lower()}-{team:02d}"] if team else None,
+                    is_active=True,
+                    is_demo_data=True,
+                )
+            )
+    Institution.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["code"],
+        update_fields=[
+            "kind",
+            "name_en",
+            "name_zh",
+            "district",
+            "sub_district",
+            "enrolment",
+            "matched_team",
+            "is_active",
+            "is_demo_data",
+        ],
+    )
+    return len(rows)

@@ -1,10 +1,11 @@
-"""CSV import/export of service units (django-import-export), matched by ``code``."""
+"""CSV import/export of service units and of pre-primary institutions (django-import-export),
+each matched by ``code``."""
 
 from django.utils.translation import gettext_lazy as _
 from import_export import fields, resources, widgets
 
 from districts.models import District, SubDistrict
-from services.models import Organisation, ServiceUnit, UnitType
+from services.models import Institution, Organisation, ServiceUnit, UnitType
 
 LIST_SEPARATOR = ";"
 
@@ -72,6 +73,7 @@ class ServiceUnitResource(resources.ModelResource):
             "email",
             "languages",
             "capacity",
+            "social_workers",
             "current_load",
             "is_active",
             "catchment_districts",
@@ -108,3 +110,55 @@ class ServiceUnitResource(resources.ModelResource):
                     _("Unknown %(column)s code(s): %(codes)s.")
                     % {"column": column, "codes": ", ".join(sorted(codes - known))}
                 )
+
+
+class InstitutionResource(resources.ModelResource):
+    """Kindergartens and child care centres, with their district, sub-district and matched
+    team by code. Importing a team changes the pairing only: no case moves (the office's
+    matching page re-matches with transfer plans)."""
+
+    district = _by_code("district", District)
+    sub_district = _by_code("sub_district", SubDistrict)
+    matched_team = _by_code("matched_team", ServiceUnit)
+
+    class Meta:
+        model = Institution
+        import_id_fields = ["code"]
+        fields = [
+            "code",
+            "kind",
+            "name_en",
+            "name_zh",
+            "district",
+            "sub_district",
+            "enrolment",
+            "matched_team",
+            "is_active",
+        ]
+        export_order = fields
+        clean_model_instances = True
+        skip_unchanged = True
+        report_skipped = True
+        use_transactions = True
+
+    def before_import_row(self, row, **kwargs):
+        # A code that names nothing must be an error, not a silent NULL.
+        district = (row.get("district") or "").strip()
+        if not district:
+            raise ValueError(_("Column “%(column)s” is required.") % {"column": "district"})
+        if not District.objects.filter(code=district).exists():
+            raise ValueError(
+                _("Unknown %(column)s code “%(code)s”.") % {"column": "district", "code": district}
+            )
+        area = (row.get("sub_district") or "").strip()
+        if area and not SubDistrict.objects.filter(code=area, district__code=district).exists():
+            raise ValueError(
+                _("Unknown sub-district “%(code)s” in district %(district)s.")
+                % {"code": area, "district": district}
+            )
+        team = (row.get("matched_team") or "").strip()
+        if team and not ServiceUnit.objects.filter(code=team, unit_type__code="PPSW").exists():
+            raise ValueError(
+                _("“%(code)s” is not a pre-primary social work team (unit type PPSW).")
+                % {"code": team}
+            )

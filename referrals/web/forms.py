@@ -9,6 +9,7 @@ import uuid
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from districts.models import District, SubDistrict
@@ -21,7 +22,7 @@ from referrals.submission import (
     protected_identity,
     submission_errors,
 )
-from services.models import NeedCategory
+from services.models import Institution, NeedCategory
 
 # The form's sections, in the order of the paper form; the page renders them as cards.
 SECTIONS = [
@@ -41,7 +42,7 @@ SECTIONS = [
             "id_number",
         ],
     ),
-    (_("Household"), ["household"]),
+    (_("Household"), ["household", "institution"]),
     (_("Needs"), ["needs", "situation"]),
     (_("Risk screening"), ["risk_factors"]),
     (
@@ -78,6 +79,17 @@ class SubDistrictSelect(forms.Select):
         key = getattr(value, "value", value)
         if key in self.district_of:
             option["attrs"]["data-district"] = self.district_of[key]
+        return option
+
+
+class InstitutionSelect(forms.Select):
+    """Options carry their institution's ``data-district``, as the sub-districts do."""
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        institution = getattr(value, "instance", None)
+        if institution is not None:
+            option["attrs"]["data-district"] = str(institution.district_id)
         return option
 
 
@@ -162,14 +174,41 @@ class ReferralForm(forms.ModelForm):
         self.fields["consent_given_at"].input_formats = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
         for name in ("sex", "household", "consent_basis", "consent_given_by", "consent_method"):
             self.fields[name].choices = [c for c in self.fields[name].choices if c[0]]  # radios
+        self._institution_field()
         if self.instance.pk and self.instance.id_number_masked:
             self.fields["id_number"].help_text = _(
                 "On file: %(masked)s. Leave blank to keep it; type a new number to replace it."
             ) % {"masked": self.instance.id_number_masked}
 
+    def _institution_field(self):
+        """The child's kindergarten or child care centre (issue 17): any active one (and the
+        draft's own), by district, then name; read only when drawn or when one is chosen."""
+        kept = Q(is_active=True)
+        if self.instance.institution_id:
+            kept |= Q(pk=self.instance.institution_id)
+        field = self.fields["institution"]
+        field.widget = InstitutionSelect()  # first: setting the queryset gives it the choices
+        field.queryset = (
+            Institution.objects.filter(kept)
+            .select_related("district")
+            .order_by("district__code", "name_en", "code")
+        )
+        field.empty_label = _("None, or not known")
+        field.label_from_instance = lambda i: f"{i.district.name} · {i.name}"
+        field.help_text = _(
+            "Optional: the kindergarten or child care centre the child attends, in the "
+            "referral's district. The social work team matched to it takes the referral."
+        )
+
     def clean(self):
         data = super().clean()
         self._clean_identity(data)
+        institution, district = data.get("institution"), data.get("district")
+        if institution and district and institution.district_id != district.pk:
+            self.add_error(
+                "institution",
+                _("Choose a kindergarten or child care centre in the referral's district."),
+            )
         if self.submitting:
             errors = submission_errors(data, needs=data.get("needs") or [])
         else:

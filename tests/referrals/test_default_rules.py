@@ -14,7 +14,8 @@ from django.db.migrations.executor import MigrationExecutor
 from districts.models import District
 from referrals import services
 from referrals.models import RiskLevel, RoutingRule, risk_level_of
-from referrals.selectors import routing_decision_for, units_assignable_to
+from referrals.routing_inputs import routing_decision_for
+from referrals.selectors import units_assignable_to
 from services import demo
 from services.models import NeedCategory, ServiceUnit
 from tests import factories
@@ -24,6 +25,7 @@ pytestmark = pytest.mark.django_db
 HK = ZoneInfo("Asia/Hong_Kong")
 NEW_RULES = {"carer-hospitalised-hotline", "pre-primary-child-family", "elderly-day-care"}
 BEFORE = ("referrals", "0013_office_closure")
+THIS = ("referrals", "0014_hotline_preprimary_daycare_rules")
 
 
 @pytest.fixture
@@ -149,8 +151,11 @@ def test_the_rules_are_bilingual_and_checked_by_their_model():
 
 
 def migrate(target):
+    """Migrate inside the test's transaction, then check the deferred foreign keys: PostgreSQL
+    alters a table (0019, 0020 add columns to the rules) only with no check pending."""
     executor = MigrationExecutor(connection)
     executor.migrate([target])
+    connection.check_constraints()
 
 
 def test_reversing_the_migration_removes_only_its_rules():
@@ -163,13 +168,19 @@ def test_reversing_the_migration_removes_only_its_rules():
 
     migrate(BEFORE)
 
-    assert set(RoutingRule.objects.values_list("code", flat=True)) == before - NEW_RULES
+    # 0021's rule (pre-primary institutions, issue 17) is later than 0013, so it goes too.
+    assert set(RoutingRule.objects.values_list("code", flat=True)) == (
+        before - NEW_RULES - {"pre-primary-institution"}
+    )
     assert RoutingRule.objects.filter(pk=local.pk).exists()
 
-    # Headquarters' own version of a rule of the same code is kept when migrating again.
-    RoutingRule.objects.create(
+    # Headquarters' own version of a rule of the same code is kept when migrating again. It
+    # is written as the table is at 0013 (the model has columns added since, issue 17).
+    then = MigrationExecutor(connection).loader.project_state(BEFORE).apps
+    then.get_model("referrals", "RoutingRule").objects.create(
         code="elderly-day-care", priority=66, name_en="Edited", name_zh="已改", sla_amount=1
     )
+    migrate(THIS)  # its rules written, and checked, before 0019 alters the table
     migrate(leaf)
 
     assert set(RoutingRule.objects.values_list("code", flat=True)) == before

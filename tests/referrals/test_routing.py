@@ -6,6 +6,7 @@ the selectors that read the database are tested against PostgreSQL.
 
 import json
 import zlib
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -21,7 +22,7 @@ from referrals.routing import (
     decide,
     reasons_from_json,
 )
-from referrals.selectors import (
+from referrals.routing_inputs import (
     routing_decision_for,
     routing_inputs,
     units_released_by,
@@ -854,6 +855,10 @@ DEFAULT_RULES = [
      {"DECC", "NEC", "PRC"}, (2, DAYS), False, "reroute"),
     ("financial-hardship", 60, referral(("financial_hardship",)), {"IFSC", "ISC"}, (2, DAYS),
      False, "reroute"),
+    ("pre-primary-institution", 59,
+     replace(referral(("child_family",), household="young_children"),
+             institution_team_id=_id("ppsw")),
+     {"PPSW"}, (3, DAYS), False, "reroute"),
     ("pre-primary-child-family", 60, referral(("child_family",), household="young_children"),
      {"PPSW"}, (3, DAYS), False, "reroute"),
     ("child-family", 61, referral(("child_family",), household="other"),
