@@ -32,4 +32,5 @@ def notifications(request) -> dict:
         "unread_notifications": rows[0][0] if rows else 0,
         "works_queue": scope.reviews_districts,
         "works_inbox": bool(scope.unit_ids),
+        "supervises_units": bool(scope.supervised_unit_ids),
     }

@@ -33,6 +33,7 @@ from referrals.queues import (
     units_for_reassignment,
 )
 from referrals.services import referral_cancel
+from referrals.web.caseload_views import allocation_bars, inbox_owner_flags, inbox_owner_row
 from referrals.web.errors import NOT_FOUND_LINE, refusal_line
 from referrals.web.search import allows_search, links_query, search_posted, searched_query
 
@@ -156,6 +157,7 @@ def unit_inbox(request):
         tab = "new"
     now = timezone.now()
     annotations = inbox_row_flags(unit_ids, now)
+    annotations.update(inbox_owner_flags(unit_ids))  # each case's worker (issue 17)
     if tab == "closed":
         annotations.update(declined_by(unit_ids))
     page = page_of(
@@ -167,10 +169,13 @@ def unit_inbox(request):
     log_personal_data_access_many(
         user=request.user, referrals=page.rows, channel=AccessLog.Channel.PAGE, detail="inbox"
     )
+    # A supervisor allocates the rows' cases from the tabs of open cases (issue 17).
+    bars = allocation_bars(request.user, tab)
     context = {
         "tabs": [(key, label) for key, (label, _q) in INBOX_TABS.items()],
         "tab": tab,
         "page": page,
+        "allocation_bars": bars,
         "rows": [
             {
                 "referral": referral,
@@ -183,6 +188,7 @@ def unit_inbox(request):
                 and referral.assigned_unit_id not in unit_ids,
                 # The unit's steps from the status of its own task.
                 "transitions": [t for t in UNIT_TRANSITIONS if referral.task_status in t.sources],
+                "case": inbox_owner_row(referral, bars),
             }
             for referral in page.rows
         ],

@@ -5,12 +5,15 @@
 from django.urls import path
 
 from referrals.web import (
+    caseload_views,
     dashboard_views,
+    matching_views,
     notice_views,
     notification_views,
     privacy_views,
     queue_views,
     task_views,
+    transfer_views,
     views,
 )
 
@@ -27,6 +30,41 @@ referral_patterns = [
     path("<uuid:public_id>/contact/", notice_views.referral_contact_view, name="contact"),
     path("<uuid:public_id>/lead/", task_views.referral_lead_view, name="lead"),
     path("<uuid:public_id>/message/", task_views.referral_message_view, name="message"),
+    # Case owners (issue 17): allocation, the unit's caseload, my cases, the shared contact.
+    path("allocate/", caseload_views.allocate_view, name="allocate"),
+    path("caseload/", caseload_views.caseload_page, name="caseload"),
+    path("caseload/<int:unit_id>/", caseload_views.caseload_page, name="unit_caseload"),
+    path("my-cases/", caseload_views.my_cases_page, name="my_cases"),
+    path(
+        "<uuid:public_id>/share-contact/",
+        caseload_views.share_contact_view,
+        name="share_contact",
+    ),
+    # Pre-primary matching (issue 17): teams' loads, hot spots, re-matching as transfer plans.
+    path("matching/", matching_views.matching, name="matching"),
+    # Planned transfers (issue 17): the plans, a plan's cases, the receiving unit's answers.
+    path("transfers/", transfer_views.transfer_list, name="transfer_list"),
+    path("transfers/new/", transfer_views.transfer_new, name="transfer_new"),
+    path("transfers/incoming/", transfer_views.transfers_incoming, name="transfers_incoming"),
+    path("transfers/answer/", transfer_views.transfer_answer, name="transfer_answer"),
+    path("transfers/<uuid:public_id>/", transfer_views.transfer_detail, name="transfer_detail"),
+    path(
+        "transfers/<uuid:public_id>/family-informed/",
+        transfer_views.transfer_family_informed,
+        name="transfer_family_informed",
+    ),
+    path("transfers/<uuid:public_id>/run/", transfer_views.transfer_run, name="transfer_run"),
+    path(
+        "transfers/<uuid:public_id>/cancel/",
+        transfer_views.transfer_cancel,
+        name="transfer_cancel",
+    ),
+    path("transfers/cases/<int:pk>/", transfer_views.transfer_case_edit, name="transfer_case_edit"),
+    path(
+        "transfers/cases/<int:pk>/remove/",
+        transfer_views.transfer_case_remove,
+        name="transfer_case_remove",
+    ),
 ]
 
 notification_patterns = [
