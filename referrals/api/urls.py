@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from referrals.api import notices, views
+from referrals.api import notices, transfers, views
 
 
 class ReferenceConverter:
@@ -29,4 +29,6 @@ urlpatterns = [
     path("referrals/<ref:reference>/accept", views.AcceptReferral.as_view(), name="accept"),
     path("referrals/<ref:reference>/decline", views.DeclineReferral.as_view(), name="decline"),
     path("referrals/<ref:reference>/status", views.UpdateReferralStatus.as_view(), name="status"),
+    path("transfers/", transfers.TransferList.as_view(), name="transfer-list"),
+    path("transfers/<int:pk>/", transfers.TransferDetail.as_view(), name="transfer-detail"),
 ]
