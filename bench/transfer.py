@@ -8,19 +8,22 @@ the run changes it: the cases stay moved)::
         .venv/bin/python bench/transfer.py --cases 15000
 
 Setup (not timed): unit A is the demo IFSC of Sham Shui Po (``worker.ifsc.ssp``'s unit),
-B another IFSC serving its district. If A holds fewer than ``--cases`` open lead tasks, lead
-tasks of other units in the district are given to A first (SQL, outside the timing), so
+B another IFSC serving its district (``--reverse``: the other way round, for a second
+run). If A holds fewer than ``--cases`` open lead tasks, lead tasks of other units in the
+district are given to A first (SQL, outside the timing), so
 that the plan has its 15,000 cases. Then, timed: making the plan (``plan_create``: every
 case checked, one row and one timeline event per case), moving it on its effective date
 (``plan_run``, batches of ``TRANSFER_BATCH_SIZE`` in their own transactions: the row locks
 held at once are one batch's referrals), and B accepting every case (``cases_answer`` in
 chunks). While the plan moves, one thread requests A's inbox (new and open tabs) through
-gunicorn; the table shows its latency before and during the move.
+gunicorn; the table shows its latency before and during the move (the inbox of a unit
+holding 15,000 open cases, on the same two cores as the move).
 """
 
 import argparse
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from datetime import timedelta
@@ -80,7 +83,7 @@ class InboxProbe(threading.Thread):
         self.base = base
         self.stopped = threading.Event()
         self.timings: dict[str, list[float]] = {"/inbox/": [], "/inbox/?tab=open": []}
-        self.errors = 0
+        self.errors: list[int] = []
 
     def run(self) -> None:
         while not self.stopped.is_set():
@@ -88,7 +91,7 @@ class InboxProbe(threading.Thread):
                 started = time.perf_counter()
                 response = self.client.get(self.base + path, allow_redirects=False, timeout=60)
                 if response.status_code != 200:
-                    self.errors += 1
+                    self.errors.append(response.status_code)
                 timings.append((time.perf_counter() - started) * 1000)
 
 
@@ -105,6 +108,9 @@ def main() -> None:  # long: a benchmark script, step after step
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cases", type=int, default=15000)
     parser.add_argument("--baseline-seconds", type=float, default=20)
+    parser.add_argument(
+        "--reverse", action="store_true", help="move from B back to A (a second run)"
+    )
     args = parser.parse_args()
 
     harness.configure()
@@ -124,6 +130,8 @@ def main() -> None:  # long: a benchmark script, step after step
         .order_by("code")
         .first()
     )
+    if args.reverse:
+        unit_a, unit_b = unit_b, unit_a
     officer = User.objects.get(username=harness.DEMO_OFFICER)
     receiver, _ = User.objects.get_or_create(username="bench.transfer.receiver")
     Membership.objects.get_or_create(user=receiver, role="unit_staff", service_unit=unit_b)
@@ -170,7 +178,8 @@ def main() -> None:  # long: a benchmark script, step after step
 
     transfers._move_batch = timed_batch
     session_key = harness.signed_in_session(INBOX_WORKER)
-    server, base = harness.start_gunicorn(workers=2, threads=1)
+    log = Path(tempfile.gettempdir()) / "bench-transfer-gunicorn.log"
+    server, base = harness.start_gunicorn(workers=2, threads=1, log=log)
     try:
         before = probe(base, session_key, args.baseline_seconds)
         during = InboxProbe(base, session_key)
@@ -208,7 +217,7 @@ def main() -> None:  # long: a benchmark script, step after step
                     f"{harness.percentile(timings, 0.95):>10.1f}{len(timings):>6}"
                 )
         if run.errors:
-            print(f"  {run.errors} answers other than 200")
+            print(f"  {len(run.errors)} answers other than 200: {sorted(set(run.errors))} ({log})")
     left = ReferralTask.objects.filter(pk__in=tasks).exclude(unit=unit_b).count()
     print(f"\ncases not with {unit_b.code} at the end: {left}")
 

@@ -52,6 +52,7 @@ from oauth2_provider.models import AccessToken, Grant, IDToken, RefreshToken
 
 from accounts.models import Membership
 from referrals.models import (
+    HANDOVER_TEMPLATE,
     AccessLog,
     ApiIntake,
     Delivery,
@@ -61,9 +62,12 @@ from referrals.models import (
     Referral,
     ReferralEvent,
     ReferralTask,
+    TransferCase,
+    TransferPlan,
     UrgentNotice,
     WebhookEndpoint,
 )
+from services.models import Institution
 from tests import factories
 from tests.referrals.partners import SECRET, partner_client, token_for
 
@@ -138,6 +142,13 @@ def public(everyone: Answer = 200, **personas: Answer) -> dict[str, Answer]:
 OUTSIDERS = {"other_unit_worker": 404, "other_district_officer": 404}
 OFFICE_ONLY = {"referrer": 404, "own_unit_worker": 404, **OUTSIDERS}
 NOT_OFFICERS = {"referrer": 404, "own_unit_worker": 404, "other_unit_worker": 404}
+UNIT_WORKERS = {"own_unit_worker": 404, "other_unit_worker": 404}
+# A transfer plan's steps: the office that made it (or headquarters); a 404 for anyone else.
+PLANNER_CHANGES = page(
+    404,
+    own_district_officer=Changed(Redirect("referrals:transfer_detail")),
+    admin=Changed(Redirect("referrals:transfer_detail")),
+)
 
 # route name → method → persona → answer
 MATRIX: dict[str, dict[str, dict[str, Answer]]] = {
@@ -215,6 +226,38 @@ MATRIX: dict[str, dict[str, dict[str, Answer]]] = {
     "referrals:contact": {  # a try to reach the person of the notice: the unit holding a task
         "POST": page(404, own_unit_worker=Changed(Redirect("referrals:detail")), **OUTSIDERS)
     },
+    # --- Case owners (issue 17): allocation is the unit's supervisor's (or headquarters')
+    "referrals:allocate": {"POST": page(404, admin=Changed(Redirect("referrals:caseload")))},
+    "referrals:caseload": {"GET": page(404)},  # the matrix has no supervisor: nobody's page
+    "referrals:unit_caseload": {"GET": page(404, admin=200)},
+    "referrals:my_cases": {"GET": page(404, own_unit_worker=200, other_unit_worker=200)},
+    "referrals:share_contact": {  # the unit holding the task tells the referrer whom to call
+        "POST": page(404, own_unit_worker=Changed(Redirect("referrals:detail")))
+    },
+    # --- Transfers (issue 17): the office plans unit to unit; the receiving unit answers
+    "referrals:transfer_list": {"GET": page(200, referrer=404, **UNIT_WORKERS)},
+    "referrals:transfer_new": {
+        "GET": page(200, referrer=404, **UNIT_WORKERS),
+        "POST": page(200, referrer=404, **UNIT_WORKERS),  # an empty form: shown again
+    },
+    "referrals:transfer_detail": {"GET": page(404, own_district_officer=200, admin=200)},
+    "referrals:transfer_family_informed": {"POST": PLANNER_CHANGES},
+    "referrals:transfer_case_edit": {"POST": PLANNER_CHANGES},
+    "referrals:transfer_case_remove": {"POST": PLANNER_CHANGES},
+    "referrals:transfer_cancel": {"POST": PLANNER_CHANGES},
+    "referrals:transfer_run": {  # the template's note still blocks it: told so, nothing moves
+        "POST": page(
+            404,
+            own_district_officer=Redirect("referrals:transfer_detail"),
+            admin=Redirect("referrals:transfer_detail"),
+        )
+    },
+    "referrals:transfers_incoming": {"GET": page(404, own_unit_worker=200, other_unit_worker=200)},
+    "referrals:transfer_answer": {  # the case has not moved yet: nothing to accept
+        "POST": page(404, other_unit_worker=Redirect("referrals:transfers_incoming"))
+    },
+    # --- Pre-primary institutions matched to teams: the office's page
+    "referrals:matching": {"GET": page(200, **NOT_OFFICERS), "POST": page(400, **NOT_OFFICERS)},
     # --- Notifications: the referrer's own
     "notifications:list": {"GET": page()},
     "notifications:open": {
@@ -298,6 +341,9 @@ MATRIX: dict[str, dict[str, dict[str, Answer]]] = {
         "GET": api(people=403, partners=200, partner_b=404, partner_c=404),
         "DELETE": api(people=403, partners=Changed(204), partner_b=404, partner_c=404),
     },
+    # --- Partner API: transfers of the organisation's cases (A sends the case, B receives)
+    "api:transfer-list": {"GET": api(people=403, partners=200)},
+    "api:transfer-detail": {"GET": api(people=403, partners=200, partner_c=404)},
     # --- Partner API: the directory (no personal data; any signed-in person too)
     "directory-api:districts": {"GET": api(people=200, partners=200)},
     "directory-api:units": {"GET": api(people=200, partners=200)},
@@ -319,6 +365,7 @@ READ_ONLY_IN_ADMIN = {
     "referrals.referencesequence",
     "referrals.notification",
     "referrals.delivery",
+    "referrals.transferplan",
 }
 # Access and refresh tokens: revoked through the API, never deleted in the admin.
 NO_DELETE_IN_ADMIN = READ_ONLY_IN_ADMIN | {
@@ -365,6 +412,9 @@ ADMIN_SITE_MATRIX: dict[str, dict[str, dict[str, Answer]]] = {
     "admin:services_serviceunit_import": {"GET": admin_only(200)},
     "admin:services_serviceunit_export": {"GET": admin_only(200)},
     "admin:services_serviceunit_process_import": {"POST": admin_only(200)},  # nothing to import
+    "admin:services_institution_import": {"GET": admin_only(200)},
+    "admin:services_institution_export": {"GET": admin_only(200)},
+    "admin:services_institution_process_import": {"POST": admin_only(200)},
     # An authenticator's secret, as text and as a QR code: see the report on issue 7.
     # Secrets are hidden even from administrators (OTP_ADMIN_HIDE_SENSITIVE_DATA).
     "admin:otp_totp_totpdevice_config": {"GET": admin_only(403)},
@@ -484,6 +534,7 @@ class World:
     tokens: dict  # persona → bearer token
     other_unit: object
     part: ReferralTask  # partner C's unit's part of the referral
+    transfer: TransferCase  # the referral's lead task, planned to move from A's unit to B's
     admin_objects: dict  # model label → an object for the admin's object URLs
 
 
@@ -550,6 +601,21 @@ def build_world() -> World:
     event = ReferralEvent.objects.create(
         referral=referral, from_status="submitted", to_status="assigned", unit=ifsc
     )
+    # The office plans to move the lead task to partner B's unit today (issue 17).
+    transfer = TransferCase.objects.create(
+        plan=TransferPlan.objects.create(
+            kind="unit",
+            title="matrix",
+            from_unit=ifsc,
+            effective_on=timezone.localdate(),
+            created_by=users["own_district_officer"],
+        ),
+        task=referral.tasks.get(is_lead=True),
+        referral=referral,
+        from_unit=ifsc,
+        to_unit=other,
+        handover_note=str(HANDOVER_TEMPLATE),
+    )
     notification = Notification.objects.create(
         recipient=referrer, referral=referral, event=event, kind=Notification.Kind.STATUS
     )
@@ -614,6 +680,10 @@ def build_world() -> World:
         "services.unittype": factories.unit_type("IFSC"),
         "services.organisation": ifsc.organisation,
         "services.serviceunit": ifsc,
+        "services.institution": Institution.objects.create(
+            code="kg-matrix", name_en="Matrix KG", name_zh="矩陣幼稚園", district=ifsc.district
+        ),
+        "referrals.transferplan": transfer.plan,
         "referrals.referral": referral,
         "referrals.accesslog": AccessLog.objects.create(
             user=users["admin"], referral=referral, channel=AccessLog.Channel.PAGE
@@ -660,6 +730,7 @@ def build_world() -> World:
         tokens=tokens,
         other_unit=other,
         part=part,
+        transfer=transfer,
         admin_objects=admin_objects,
     )
 
@@ -710,6 +781,14 @@ PARAMETERS: dict[str, Value] = {
 ROUTE_PARAMETERS: dict[str, dict[str, Value]] = {
     "referrals:edit": {"public_id": lambda w: w.draft.public_id},
     "api:webhook-detail": {"pk": lambda w: w.webhook.pk},
+    "api:transfer-detail": {"pk": lambda w: w.transfer.pk},
+    "referrals:unit_caseload": {"unit_id": lambda w: w.transfer.from_unit_id},
+    "referrals:transfer_detail": {"public_id": lambda w: w.transfer.plan.public_id},
+    "referrals:transfer_family_informed": {"public_id": lambda w: w.transfer.plan.public_id},
+    "referrals:transfer_run": {"public_id": lambda w: w.transfer.plan.public_id},
+    "referrals:transfer_cancel": {"public_id": lambda w: w.transfer.plan.public_id},
+    "referrals:transfer_case_edit": {"pk": lambda w: w.transfer.pk},
+    "referrals:transfer_case_remove": {"pk": lambda w: w.transfer.pk},
     "admin:view_on_site": {"object_id": lambda w: w.referral.pk},
     "admin:otp_totp_totpdevice_config": {"pk": lambda w: w.admin_objects["otp_totp.totpdevice"].pk},
     "admin:otp_totp_totpdevice_qrcode": {"pk": lambda w: w.admin_objects["otp_totp.totpdevice"].pk},
@@ -761,6 +840,30 @@ BODIES: dict[tuple[str, str], Value] = {
         "version": _version(w),
     },
     ("api:webhook-list", "POST"): lambda w: {"url": "https://partner.example.org/hook"},
+    ("referrals:allocate", "POST"): lambda w: {
+        "unit": w.transfer.from_unit_id,
+        "task": [w.transfer.task_id],
+        "worker": [w.users["own_unit_worker"].pk],
+    },
+    ("referrals:share_contact", "POST"): lambda w: {
+        "task": w.transfer.task_id,
+        "version": ReferralTask.objects.get(pk=w.transfer.task_id).version,
+        "contact": "Ms Wong, 2345 6789",
+    },
+    ("referrals:transfer_family_informed", "POST"): lambda w: {
+        "at": (timezone.localtime() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+    },
+    ("referrals:transfer_case_edit", "POST"): lambda w: {
+        "version": TransferCase.objects.get(pk=w.transfer.pk).version,
+        "handover_note": "Lives alone; weekly calls.",
+    },
+    ("referrals:transfer_case_remove", "POST"): lambda w: {"confirm": "on"},
+    ("referrals:transfer_cancel", "POST"): lambda w: {
+        "version": TransferPlan.objects.get(pk=w.transfer.plan_id).version,
+        "reason": "Catchment not redrawn after all.",
+        "confirm": "on",
+    },
+    ("referrals:transfer_answer", "POST"): lambda w: {"answer": "accept", "cases": [w.transfer.pk]},
     ("admin:logout", "POST"): lambda w: {},
 }
 JSON_ROUTES = {
@@ -825,7 +928,17 @@ def database_state(world: World) -> dict:
             )
         ),
         "events": ReferralEvent.objects.count(),
-        "tasks": list(ReferralTask.objects.order_by("pk").values_list("pk", "status", "version")),
+        "tasks": list(
+            ReferralTask.objects.order_by("pk").values_list(
+                "pk", "status", "version", "owner", "shared_contact"
+            )
+        ),
+        "transfers": list(
+            TransferCase.objects.order_by("pk").values_list(
+                "pk", "state", "version", "family_informed_at"
+            )
+        ),
+        "plans": list(TransferPlan.objects.order_by("pk").values_list("pk", "state", "version")),
         "notifications": list(Notification.objects.order_by("pk").values_list("pk", "read_at")),
         "webhooks": list(WebhookEndpoint.objects.order_by("pk").values_list("pk", "is_active")),
         "tokens": list(AccessToken.objects.order_by("pk").values_list("pk", flat=True)),
