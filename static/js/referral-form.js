@@ -1,21 +1,26 @@
-// Referral form: the sub-district list follows the district; one submission per page load.
+// Referral form: the sub-district and institution lists follow the district; one submission
+// per page load.
 (function () {
   "use strict";
   var form = document.querySelector("form.referral-form");
   if (!form) { return; }
 
   var district = form.querySelector("select[name=district]");
-  var subDistrict = form.querySelector("select[name=sub_district]");
+  var narrowed = ["sub_district", "institution"].map(function (name) {
+    return form.querySelector("select[name=" + name + "]");
+  }).filter(Boolean);
   function followDistrict() {
-    if (!district || !subDistrict) { return; }
+    if (!district) { return; }
     var chosen = district.value;
-    Array.prototype.forEach.call(subDistrict.options, function (option) {
-      var belongs = !option.dataset.district || option.dataset.district === chosen;
-      option.hidden = !belongs;
-      option.disabled = !belongs;
+    narrowed.forEach(function (select) {
+      Array.prototype.forEach.call(select.options, function (option) {
+        var belongs = !option.dataset.district || option.dataset.district === chosen;
+        option.hidden = !belongs;
+        option.disabled = !belongs;
+      });
+      var current = select.selectedOptions[0];
+      if (current && current.disabled) { select.value = ""; }
     });
-    var current = subDistrict.selectedOptions[0];
-    if (current && current.disabled) { subDistrict.value = ""; }
   }
   if (district) { district.addEventListener("change", followDistrict); followDistrict(); }
 

@@ -16,6 +16,11 @@ def test_referrer_files_a_referral_in_chinese_on_a_phone_and_double_clicks_submi
     phone_page, live_server, referrer, ssp_area
 ):
     factories.SubDistrictFactory(code="J01", district=factories.district("J"))
+    from services.models import Institution
+
+    kindergarten = Institution.objects.create(
+        code="kg-f-test", name_en="Test KG", name_zh="測試幼稚園", district=ssp_area.district
+    )
     page = phone_page
     log_in(page, live_server, referrer.username)
     page.locator("button[name=language][value=zh-hant]").click()
@@ -26,12 +31,16 @@ def test_referrer_files_a_referral_in_chinese_on_a_phone_and_double_clicks_submi
     expect(page.locator("h1")).to_have_text("新轉介")
     form = page.locator("form.referral-form")
 
-    # The sub-district list follows the district.
+    # The sub-district and kindergarten lists follow the district.
     sub_district = form.locator("select[name=sub_district]")
+    institution = form.locator("select[name=institution]")
     expect(sub_district).to_have_value(str(ssp_area.pk))
+    institution.select_option(str(kindergarten.pk))
     form.locator("select[name=district]").select_option(label="觀塘區")
     expect(sub_district).to_have_value("")
     expect(sub_district.locator(f"option[value='{ssp_area.pk}']")).to_be_disabled()
+    expect(institution).to_have_value("")
+    expect(institution.locator(f"option[value='{kindergarten.pk}']")).to_be_disabled()
     form.locator("select[name=district]").select_option(label="深水埗區")
     sub_district.select_option(str(ssp_area.pk))
 

@@ -479,3 +479,30 @@ def test_the_referral_page_reads_the_case_worker_in_one_query(
             page = detail(client, owned).content.decode()
         assert len(with_owner) == len(without_owner) + extra, reader
         assert ("Ann Lau" in page) is (reader != referrer)
+
+
+@pytest.mark.django_db
+def test_the_navigation_offers_each_role_its_caseload_and_transfer_pages(
+    client, unit_worker, unit_supervisor, district_officer, referrer
+):
+    from django.urls import reverse
+
+    links = {
+        "nav-my-cases": reverse("referrals:my_cases"),
+        "nav-caseload": reverse("referrals:caseload"),
+        "nav-transfers": None,
+        "nav-matching": reverse("referrals:matching"),
+    }
+    expected = {
+        referrer: set(),
+        unit_worker: {"nav-my-cases", "nav-transfers"},
+        unit_supervisor: {"nav-my-cases", "nav-caseload", "nav-transfers"},
+        district_officer: {"nav-transfers", "nav-matching"},
+    }
+    for user, shown in expected.items():
+        client.force_login(user)
+        page = client.get(reverse("home")).content.decode()
+        assert {key for key in links if f'id="{key}"' in page} == shown, user.username
+        for key in shown:
+            if links[key]:
+                assert f'href="{links[key]}"' in page
