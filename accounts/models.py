@@ -65,9 +65,7 @@ class Membership(models.Model):
         _("caseload limit"),
         null=True,
         blank=True,
-        help_text=_(
-            "Open cases this worker may own at once (issue 17). Empty: the portal's default."
-        ),
+        help_text=_("Open cases this worker may own at once. Empty: the portal's default."),
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 

@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='membership',
             name='caseload_limit',
-            field=models.PositiveSmallIntegerField(blank=True, help_text="Open cases this worker may own at once (issue 17). Empty: the portal's default.", null=True, verbose_name='caseload limit'),
+            field=models.PositiveSmallIntegerField(blank=True, help_text="Open cases this worker may own at once. Empty: the portal's default.", null=True, verbose_name='caseload limit'),
         ),
     ]

@@ -23,7 +23,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='referraltask',
             name='owner',
-            field=models.ForeignKey(blank=True, help_text="The unit's worker who owns the case (issue 17); never shown to the referrer.", null=True, on_delete=django.db.models.deletion.PROTECT, related_name='owned_tasks', to=settings.AUTH_USER_MODEL, verbose_name='case worker'),
+            field=models.ForeignKey(blank=True, help_text="The unit's worker who owns the case; never shown to the referrer.", null=True, on_delete=django.db.models.deletion.PROTECT, related_name='owned_tasks', to=settings.AUTH_USER_MODEL, verbose_name='case worker'),
         ),
         migrations.AddField(
             model_name='referraltask',
@@ -38,7 +38,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='routingrule',
             name='match_institution',
-            field=models.BooleanField(default=False, help_text='Only for referrals naming a kindergarten or child care centre: the team matched to it takes the referral (issue 17).', verbose_name="to the institution's matched team"),
+            field=models.BooleanField(default=False, help_text='Only for referrals naming a kindergarten or child care centre: the team matched to it takes the referral.', verbose_name="to the institution's matched team"),
         ),
         migrations.AlterField(
             model_name='notification',

@@ -86,7 +86,7 @@ class RoutingRule(BilingualNameMixin):
         default=False,
         help_text=_(
             "Only for referrals naming a kindergarten or child care centre: the team matched "
-            "to it takes the referral (issue 17)."
+            "to it takes the referral."
         ),
     )
     sla_amount = models.PositiveSmallIntegerField(_("time to acknowledge"), default=2)

@@ -111,7 +111,7 @@ class ReferralTask(models.Model):
         blank=True,
         related_name="owned_tasks",
         verbose_name=_("case worker"),
-        help_text=_("The unit's worker who owns the case (issue 17); never shown to the referrer."),
+        help_text=_("The unit's worker who owns the case; never shown to the referrer."),
     )
     owner_since = models.DateTimeField(_("owned since"), null=True, blank=True)
     shared_contact = models.CharField(
