@@ -67,6 +67,17 @@ class CaseSpec:
     not_informed_reason: str = ""
 
 
+# The receiving side reads a case's handover (personal data) once the case is, or became,
+# its own: not while it is only planned, nor after it sent the case back.
+RECEIVER_READS_HANDOVER = (Case.State.MOVED, Case.State.ACCEPTED)
+
+
+def handover_readable(case: TransferCase, *, receiving: bool) -> bool:
+    """Whether a reader on the receiving (or the sending) side of ``case`` may read its
+    handover note and why the family was not told: the one rule of the pages and the API."""
+    return not receiving or case.state in RECEIVER_READS_HANDOVER
+
+
 def _label(unit: ServiceUnit) -> dict[str, str]:
     return {"en": unit.name_en, "zh": unit.name_zh}
 

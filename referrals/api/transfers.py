@@ -22,6 +22,7 @@ from referrals.api.filters import UtcIsoDateTimeFilter
 from referrals.api.views import PartnerOnly, caller
 from referrals.audit import log_personal_data_access, log_personal_data_access_many
 from referrals.models import AccessLog, TransferCase, TransferPlan
+from referrals.transfer_plans import handover_readable
 from services.models import ServiceUnit
 from welfare_portal.api.permissions import partner_of
 
@@ -39,10 +40,6 @@ class Direction:
         (OUTGOING, _("Outgoing: from one of our units")),
         (INTERNAL, _("Internal: between two of our units")),
     ]
-
-
-# The receiving side reads the handover while the case is, or became, its own.
-RECEIVER_READS_HANDOVER = (State.MOVED, State.ACCEPTED)
 
 
 # The case's own columns an answer reads (with its plan's, referral's and units').
@@ -101,7 +98,7 @@ def organisation_transfers(request) -> QuerySet[TransferCase]:
 
 
 def shows_handover(case: TransferCase) -> bool:
-    return case.direction != Direction.INCOMING or case.state in RECEIVER_READS_HANDOVER
+    return handover_readable(case, receiving=case.direction == Direction.INCOMING)
 
 
 # --- Output ---------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from referrals.transfer_plans import (
     case_remove,
     case_update,
     family_informed,
+    handover_readable,
     may_plan,
     plan_blockers,
     plan_cancel,
@@ -246,10 +247,12 @@ def transfer_detail(request, public_id):
                 },
                 auto_id=f"case-{case.pk}-%s",
             )
-        rows.append({"case": case, "form": form})
+        # A receiving unit's supervisor reads a handover once the case is theirs.
+        readable = handover_readable(case, receiving=not may_edit)
+        rows.append({"case": case, "form": form, "shows_handover": readable})
     log_personal_data_access_many(
         user=request.user,
-        referrals=[row["case"].referral for row in rows],
+        referrals=[row["case"].referral for row in rows if row["shows_handover"]],
         channel=AccessLog.Channel.PAGE,
         detail="transfer plan",
     )
@@ -485,4 +488,9 @@ def transfer_panel(user: User, referral) -> list[dict]:
         .select_related("plan", "from_unit", "to_unit", "from_owner", "to_owner")
         .order_by("pk")
     )
-    return [{"case": case, "receiving": case.to_unit_id in unit_ids} for case in cases]
+    rows = []
+    for case in cases:
+        receiving = case.to_unit_id in unit_ids and case.from_unit_id not in unit_ids
+        readable = handover_readable(case, receiving=receiving)
+        rows.append({"case": case, "receiving": receiving, "shows_handover": readable})
+    return rows

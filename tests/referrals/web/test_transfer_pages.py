@@ -470,3 +470,26 @@ def test_the_receiving_supervisor_reads_the_plan_but_changes_nothing(
     run = client.post(reverse("referrals:transfer_run", args=[plan.public_id]))
     assert run.status_code == 404
     assert not plan.cases.exclude(state=TransferCase.State.PLANNED).exists()
+
+
+def test_the_receiving_side_reads_a_handover_only_once_the_case_is_theirs(
+    client, district_officer, unit_b, b_worker, open_cases
+):
+    """The same rule as the API's (``transfer_plans.handover_readable``): a planned case's
+    handover is the sending side's; the receiving unit reads it once the case has moved."""
+    from referrals.models import AccessLog
+
+    task = open_cases(1)[0]
+    plan = _ready_plan(district_officer, [task], unit_b)
+    supervisor = _member("b-supervisor", Membership.Role.UNIT_SUPERVISOR, unit_b)
+    client.force_login(supervisor)
+    url = reverse("referrals:transfer_detail", args=[plan.public_id])
+    assert "home visit on Monday" not in client.get(url).content.decode()
+    assert not AccessLog.objects.filter(user=supervisor).exists()
+    client.force_login(district_officer)
+    assert "home visit on Monday" in client.get(url).content.decode()
+
+    plan_run(plan_id=plan.pk)
+    client.force_login(supervisor)
+    assert "home visit on Monday" in client.get(url).content.decode()
+    assert AccessLog.objects.filter(user=supervisor, referral=task.referral).exists()
