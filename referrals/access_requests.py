@@ -5,6 +5,7 @@ one JSON package; the export is itself logged against each referral. The other d
 """
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
@@ -28,6 +29,22 @@ from referrals.models import (
 from referrals.selectors import person_match
 
 logger = logging.getLogger(__name__)
+
+# --- Sections other apps add ---------------------------------------------------------------
+# The apps above referrals (outreach: a person's households and visits) add what they hold
+# about the person without referrals importing them: each registers a section from its
+# ``AppConfig.ready``. ``section(requester=, id_hash=, name=, phone=, now=)`` returns the
+# package's keys it adds (e.g. ``{"outreach": {...}}``), logs its own access, and runs inside
+# the export's transaction.
+Section = Callable[..., dict]
+_sections: list[Section] = []
+
+
+def register_section(section: Section) -> Section:
+    """Add a section to every data access package (once, however often ``ready`` runs)."""
+    if section not in _sections:
+        _sections.append(section)
+    return section
 
 
 def access_request_referrals(*, id_hash: str = "", name: str = "", phone: str = "") -> QuerySet:
@@ -107,6 +124,11 @@ def access_request_export(
             },
             "referrals": [_referral_package(referral) for referral in referrals],
         }
+        for section in _sections:
+            added = section(requester=requester, id_hash=id_hash, name=name, phone=e164, now=now)
+            if package.keys() & added.keys():
+                raise ValueError(f"A data access section reuses a key: {sorted(added)}")
+            package.update(added)
         log_personal_data_access_many(
             user=requester,
             referrals=referrals,

@@ -40,6 +40,7 @@ cache entry per scope serves both languages for ``CACHE_SECONDS``.
 """
 
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -383,3 +384,39 @@ def notice_funnel(*, district_ids=None, since: datetime | None = None) -> dict[s
         urgent=Count("pk", filter=Exists(attempts.filter(outcome=ContactOutcome.REACHED_URGENT))),
     )
     return {name: figures[name] or 0 for name in ("notices", "people", "reached", "urgent")}
+
+
+# --- Panels other apps add ---------------------------------------------------------------
+# The apps above referrals (outreach) put their own figures on the office's dashboard
+# without referrals importing them: each registers a provider from its ``AppConfig.ready``.
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A card on the dashboard: a heading, figure tiles (label, value) and a link. Built per
+    request, so its labels are in the reader's language; a provider caches its numbers."""
+
+    key: str  # the card's id on the page ("<key>-panel")
+    title: str
+    tiles: list[tuple[str, str]]
+    link_url: str = ""
+    link_text: str = ""
+
+
+# ``provider(user=..., districts=[...])`` → a ``Panel``, or None when the user has nothing
+# of that app to see for those districts.
+PanelProvider = Callable[..., Panel | None]
+_panel_providers: list[PanelProvider] = []
+
+
+def register_panel(provider: PanelProvider) -> PanelProvider:
+    """Add a panel provider (once: ``ready`` may run twice in tests and management commands)."""
+    if provider not in _panel_providers:
+        _panel_providers.append(provider)
+    return provider
+
+
+def dashboard_panels(*, user: User, districts: list[District]) -> list[Panel]:
+    """The registered apps' panels for ``districts`` (already the user's scope), in order."""
+    panels = (provider(user=user, districts=districts) for provider in _panel_providers)
+    return [panel for panel in panels if panel is not None]

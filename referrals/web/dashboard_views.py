@@ -24,6 +24,7 @@ from referrals.dashboard import (
     Figures,
     dashboard_cached,
     dashboard_districts,
+    dashboard_panels,
 )
 from referrals.web.charts import BarChart, bar_chart
 
@@ -89,6 +90,8 @@ def dashboard_index(request: HttpRequest) -> HttpResponse:
             "charts": _charts(dashboard),
             "cohort_days": COHORT_DAYS,
             "top_needs_count": TOP_NEEDS,
+            # Other apps' cards (outreach's figures), registered with ``register_panel``.
+            "panels": dashboard_panels(user=request.user, districts=shown),
         },
     )
 

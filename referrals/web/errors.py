@@ -22,12 +22,13 @@ from django.shortcuts import redirect
 from django.utils.translation import gettext_lazy as _
 
 from referrals.errors import ReferralError
+from welfare_portal.domain import DomainError
 
 # A batch row refused as "not found" reads like a row that is out of reach.
 NOT_FOUND_LINE = _("A selected referral is not in your districts.")
 
 
-def answer_refusal(request: HttpRequest, error: ReferralError, *, back: str) -> HttpResponse:
+def answer_refusal(request: HttpRequest, error: DomainError, *, back: str) -> HttpResponse:
     """The page's answer to ``error``: the 404 page, or back to ``back`` with its message."""
     if error.answered_as_not_found:
         raise Http404 from error
@@ -36,15 +37,16 @@ def answer_refusal(request: HttpRequest, error: ReferralError, *, back: str) -> 
 
 
 def answers_refusals(back: Callable[..., str]):
-    """Decorate a page view that calls a service: a ``ReferralError`` it lets through is
-    answered by ``answer_refusal``. ``back(request, **url_kwargs)`` names where to go."""
+    """Decorate a page view that calls a service: a refusal (``DomainError``: a referral's,
+    or another app's such as outreach's) it lets through is answered by ``answer_refusal``.
+    ``back(request, **url_kwargs)`` names where to go."""
 
     def decorate(view):
         @wraps(view)
         def answered(request, *args, **kwargs):
             try:
                 return view(request, *args, **kwargs)
-            except ReferralError as error:
+            except DomainError as error:
                 return answer_refusal(request, error, back=back(request, **kwargs))
 
         return answered

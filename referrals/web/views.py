@@ -56,6 +56,7 @@ from referrals.submission import UNCHANGED, referral_save_draft, referral_submit
 from referrals.unit_messages import may_read, may_write
 from referrals.web.errors import answers_refusals, same_page
 from referrals.web.forms import ReferralForm
+from referrals.web.panels import panels_for
 from referrals.web.search import allows_search, links_query, search_posted, searched_query
 
 REFERRALS_PER_PAGE = 25
@@ -295,6 +296,7 @@ def referral_detail(request, public_id):
             "can_escalate": office
             and referral.status in ESCALATABLE
             and referral.escalated_at is None,
+            "panels": panels_for(request, referral),
         },
     )
 

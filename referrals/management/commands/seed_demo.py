@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts.demo import DemoCredentials, build_partner_clients, build_users, demo_credentials
 from referrals.demo import build_notice, build_referrals
 from referrals.demo_cases import build_caseload
+from referrals.demo_parts import other_parts
 from services.demo import build_directory
 
 
@@ -79,6 +80,8 @@ class Command(BaseCommand):
                     f"Urgent notice: a carer admitted to hospital, {opened} people to reach "
                     "(sign in as worker.hotline)."
                 )
+        for part in other_parts():  # the other apps' parts (outreach's visit lists)
+            part(self.stdout.write)
 
     def _print_published(self, credentials: DemoCredentials, users, clients) -> None:
         password = credentials.passwords[users[0].username]
