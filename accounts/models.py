@@ -121,6 +121,7 @@ class PartnerClient(models.Model):
         DIRECTORY_READ = "directory:read", _("Read the service directory")
         REFERRALS_IDENTITY = "referrals:identity", _("See identity numbers in full")
         NOTICES_WRITE = "notices:write", _("Send urgent notices (a carer admitted to hospital)")
+        OUTREACH_WRITE = "outreach:write", _("Load households into visit lists")
 
     application = models.OneToOneField(
         settings.OAUTH2_PROVIDER_APPLICATION_MODEL,

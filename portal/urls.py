@@ -22,6 +22,7 @@ urlpatterns = [
     path("queue/", include((web.queue_patterns, "queue"))),
     path("inbox/", include((web.inbox_patterns, "inbox"))),
     path("privacy/", include((web.privacy_patterns, "privacy"))),
+    path("outreach/", include("outreach.web.urls")),
     path("admin/", admin.site.urls),
     # OAuth2 for partner systems: client credentials only, so only the token endpoints. The
     # token endpoint (o/token/, accounts.oauth_views) refuses a client id or an address after
@@ -30,6 +31,7 @@ urlpatterns = [
     path("o/revoke_token/", oauth2_views.RevokeTokenView.as_view(), name="oauth2_revoke"),
     path("api/v1/", include("referrals.api.urls")),
     path("api/v1/", include("services.api.urls")),
+    path("api/v1/", include("outreach.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script as a file: no inline script (CSP).
     path(

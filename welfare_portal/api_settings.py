@@ -12,6 +12,7 @@ SCOPES = {
     "directory:read": "Read the service directory",
     "referrals:identity": "See identity numbers in full",
     "notices:write": "Send urgent notices (a carer admitted to hospital)",
+    "outreach:write": "Load households into visit lists",
 }
 
 

@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "districts",
     "services",
     "referrals",
+    "outreach",
 ]
 
 MIDDLEWARE = [
@@ -196,6 +197,12 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-unit-loads": {"task": "referrals.tasks.reconcile_unit_loads", "schedule": 900.0},
     # Transfer plans whose effective date has come move their cases (referrals/transfers.py).
     "run-due-transfers": {"task": "referrals.tasks.run_due_transfers", "schedule": 900.0},
+    # Outreach households that refused, past OUTREACH_REFUSED_RETENTION_DAYS, lose their
+    # people's details and are kept only as "refused" (outreach/privacy.py).
+    "outreach-retention": {
+        "task": "outreach.tasks.remove_refused_details",
+        "schedule": crontab(hour=3, minute=45),
+    },
 }
 
 # --- Caseloads and transfers (issue 17) ------------------------------------------
@@ -206,6 +213,15 @@ CASELOAD_LIMIT = env.int("CASELOAD_LIMIT", default=40)
 TRANSFER_OWNERLESS_DAYS = env.int("TRANSFER_OWNERLESS_DAYS", default=7)
 # Cases moved per transaction: no plan holds locks on more rows than this at once.
 TRANSFER_BATCH_SIZE = env.int("TRANSFER_BATCH_SIZE", default=200)
+
+# --- Outreach (issue 18) ---------------------------------------------------------
+# Visits with nobody at home after which a household is closed as unreachable (until the
+# office reopens it).
+OUTREACH_NOT_AT_HOME_LIMIT = env.int("OUTREACH_NOT_AT_HOME_LIMIT", default=3)
+# Days a household that refused keeps its people's details; then only "refused" is kept.
+OUTREACH_REFUSED_RETENTION_DAYS = env.int("OUTREACH_REFUSED_RETENTION_DAYS", default=90)
+# Rows one file or one API call may load into a visit list.
+OUTREACH_MAX_ROWS = env.int("OUTREACH_MAX_ROWS", default=100_000)
 
 # --- Routing and notification -------------------------------------------------
 # Offices' opening hours (Hong Kong time, weekdays; general holidays closed) for SLAs.

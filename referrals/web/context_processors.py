@@ -4,7 +4,7 @@
 from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
-from accounts.models import User
+from accounts.models import Membership, User
 from accounts.selectors import SCOPE_COLUMNS, scope_from_rows
 from referrals.models import Notification
 
@@ -33,4 +33,6 @@ def notifications(request) -> dict:
         "works_queue": scope.reviews_districts,
         "works_inbox": bool(scope.unit_ids),
         "supervises_units": bool(scope.supervised_unit_ids),
+        # Files referrals for a team (a caring team's members also have its visit list).
+        "files_referrals": any(row[0] == Membership.Role.REFERRER for row in memberships),
     }
