@@ -51,6 +51,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from oauth2_provider.models import AccessToken, Grant, IDToken, RefreshToken
 
 from accounts.models import Membership
+from outreach.models import Estate, Household, Person, Visit, VisitList
 from referrals.models import (
     HANDOVER_TEMPLATE,
     AccessLog,
@@ -67,7 +68,7 @@ from referrals.models import (
     UrgentNotice,
     WebhookEndpoint,
 )
-from services.models import Institution
+from services.models import Institution, ServiceUnit
 from tests import factories
 from tests.referrals.partners import SECRET, partner_client, token_for
 
@@ -148,6 +149,14 @@ PLANNER_CHANGES = page(
     404,
     own_district_officer=Changed(Redirect("referrals:transfer_detail")),
     admin=Changed(Redirect("referrals:transfer_detail")),
+)
+
+# A visit list's pages: its office (or headquarters); a 404 for anyone else.
+LIST_OFFICE = page(404, own_district_officer=200, admin=200)
+LIST_OFFICE_CHANGES = page(
+    404,
+    own_district_officer=Changed(Redirect("outreach:list_detail")),
+    admin=Changed(Redirect("outreach:list_detail")),
 )
 
 # route name → method → persona → answer
@@ -344,6 +353,57 @@ MATRIX: dict[str, dict[str, dict[str, Answer]]] = {
     # --- Partner API: transfers of the organisation's cases (A sends the case, B receives)
     "api:transfer-list": {"GET": api(people=403, partners=200)},
     "api:transfer-detail": {"GET": api(people=403, partners=200, partner_c=404)},
+    # --- Outreach (issue 18): the office's visit lists, the caring team's visits. The list
+    # is the Sham Shui Po office's; its household is care team F01's (the referrer's).
+    "outreach:home": {
+        "GET": page(
+            Redirect("outreach:lists"),
+            referrer=Redirect("outreach:team_list"),
+            **dict.fromkeys(UNIT_WORKERS, 403),
+        )
+    },
+    "outreach:lists": {"GET": page(200, referrer=404, **UNIT_WORKERS)},
+    "outreach:list_create": {  # an empty form: errors, nothing saved
+        "GET": page(200, referrer=404, **UNIT_WORKERS),
+        "POST": page(400, referrer=404, **UNIT_WORKERS),
+    },
+    "outreach:list_detail": {"GET": LIST_OFFICE},
+    "outreach:list_import": {
+        "GET": LIST_OFFICE,
+        "POST": page(404, own_district_officer=400, admin=400),
+    },
+    "outreach:households_move": {"POST": LIST_OFFICE_CHANGES},
+    "outreach:household_priority": {
+        "POST": page(
+            404,
+            own_district_officer=Changed(Redirect("outreach:household")),
+            admin=Changed(Redirect("outreach:household")),
+        )
+    },
+    "outreach:team_list": {  # the member's own team; nobody else has one to show
+        "GET": page(404, referrer=200)
+    },
+    "outreach:team_list_of": {"GET": page(200, **(OUTSIDERS | UNIT_WORKERS))},
+    "outreach:household": {"GET": page(200, **(OUTSIDERS | UNIT_WORKERS))},
+    "outreach:visit_new": {  # the team's own members record visits; an empty form is refused
+        "GET": page(404, referrer=200),
+        "POST": page(404, referrer=400),
+    },
+    "outreach:reopen": {  # the household is open: told so, nothing changes
+        "POST": page(
+            404,
+            own_district_officer=Redirect("outreach:household"),
+            admin=Redirect("outreach:household"),
+        )
+    },
+    "outreach:visit_refer": {  # the team's member: to the new draft referral, pre-filled
+        "POST": page(404, referrer=Changed(302))
+    },
+    "outreach:figures": {"GET": page(200, **UNIT_WORKERS)},
+    "outreach:figures_export": {"GET": page(200, **UNIT_WORKERS)},
+    "outreach-households": {  # only the list's loading system (partner A); people: a 404
+        "POST": api(people=404, partners=404, partner_a=Changed(201))
+    },
     # --- Partner API: the directory (no personal data; any signed-in person too)
     "directory-api:districts": {"GET": api(people=200, partners=200)},
     "directory-api:units": {"GET": api(people=200, partners=200)},
@@ -366,6 +426,8 @@ READ_ONLY_IN_ADMIN = {
     "referrals.notification",
     "referrals.delivery",
     "referrals.transferplan",
+    "outreach.household",
+    "outreach.visit",
 }
 # Access and refresh tokens: revoked through the API, never deleted in the admin.
 NO_DELETE_IN_ADMIN = READ_ONLY_IN_ADMIN | {
@@ -535,6 +597,8 @@ class World:
     other_unit: object
     part: ReferralTask  # partner C's unit's part of the referral
     transfer: TransferCase  # the referral's lead task, planned to move from A's unit to B's
+    household: Household  # on the Sham Shui Po office's visit list, care team F01's
+    visit: Visit  # the referrer's visit to it, ending in "refer"
     admin_objects: dict  # model label → an object for the admin's object URLs
 
 
@@ -622,7 +686,13 @@ def build_world() -> World:
     webhook = WebhookEndpoint.objects.create(
         organisation=ifsc.organisation, url="https://a.example.org/hook"
     )
-    everything = ("referrals:read", "referrals:write", "referrals:identity", "directory:read")
+    everything = (
+        "referrals:read",
+        "referrals:write",
+        "referrals:identity",
+        "directory:read",
+        "outreach:write",
+    )
     apps = {
         "partner_a": partner_client(ifsc.organisation, scopes=everything),
         "partner_b": partner_client(other.organisation, scopes=everything),
@@ -659,8 +729,13 @@ def build_world() -> World:
     delivery = Delivery.objects.create(
         key="matrix-delivery", notification=notification, to="referrer@example.org", subject="s"
     )
+    household, visit = _outreach(users, team, area, loader=apps["partner_a"].partner)
     admin_objects = {
         "auth.group": Group.objects.create(name="matrix"),
+        "outreach.visitlist": household.visit_list,
+        "outreach.estate": household.estate,
+        "outreach.household": household,
+        "outreach.visit": visit,
         "oauth2_provider.application": apps["partner_a"],
         "oauth2_provider.accesstoken": access_token,
         "oauth2_provider.grant": grant,
@@ -731,8 +806,57 @@ def build_world() -> World:
         other_unit=other,
         part=part,
         transfer=transfer,
+        household=household,
+        visit=visit,
         admin_objects=admin_objects,
     )
+
+
+def _outreach(users, team, area, *, loader) -> tuple[Household, Visit]:
+    """The Sham Shui Po office's visit list, one household of care team F01 in it (a carer),
+    and the referrer's visit that ended in "refer"."""
+    visit_list = VisitList.objects.create(
+        name="Matrix list",
+        source="housing",
+        welfare_office=factories.office("SSP"),
+        target_date=timezone.localdate() + timedelta(days=30),
+        created_by=users["own_district_officer"],
+        loader_client=loader,
+    )
+    estate = Estate.objects.create(name_en="Matrix Court", name_zh="矩陣苑", sub_district=area)
+    factories.ServiceUnitFactory(  # the next sub-district's team, to move households to
+        code="care-team-f02",
+        unit_type=factories.unit_type("CARE_TEAM"),
+        catchment_sub_districts=[
+            factories.SubDistrictFactory(code="F02", district=factories.district("F"))
+        ],
+        capacity=0,
+    )
+    household = Household.objects.create(
+        visit_list=visit_list,
+        source_row_id="matrix-1",
+        estate_name="矩陣苑",
+        estate=estate,
+        block="A",
+        floor="3",
+        flat="12",
+        district=area.district,
+        sub_district=area,
+        team=team,
+        reasons=["carer"],
+        priority=2,
+        status="referred",
+    )
+    Person.objects.create(household=household, name_zh="陳矩陣", role="carer")
+    visit = Visit.objects.create(
+        token=uuid.uuid4(),
+        household=household,
+        team=team,
+        visited_by=users["referrer"],
+        outcome="visited",
+        next_step="refer",
+    )
+    return household, visit
 
 
 @pytest.fixture(scope="module")
@@ -780,6 +904,19 @@ PARAMETERS: dict[str, Value] = {
 # ... unless the route says otherwise.
 ROUTE_PARAMETERS: dict[str, dict[str, Value]] = {
     "referrals:edit": {"public_id": lambda w: w.draft.public_id},
+    "outreach:list_detail": {"public_id": lambda w: w.household.visit_list.public_id},
+    "outreach:list_import": {"public_id": lambda w: w.household.visit_list.public_id},
+    "outreach:households_move": {"public_id": lambda w: w.household.visit_list.public_id},
+    "outreach-households": {"public_id": lambda w: w.household.visit_list.public_id},
+    "outreach:household_priority": {"public_id": lambda w: w.household.public_id},
+    "outreach:household": {"public_id": lambda w: w.household.public_id},
+    "outreach:visit_new": {"public_id": lambda w: w.household.public_id},
+    "outreach:reopen": {"public_id": lambda w: w.household.public_id},
+    "outreach:visit_refer": {
+        "public_id": lambda w: w.visit.public_id,
+        "person_id": lambda w: w.household.people.get().pk,
+    },
+    "outreach:team_list_of": {"team_id": lambda w: w.household.team_id},
     "api:webhook-detail": {"pk": lambda w: w.webhook.pk},
     "api:transfer-detail": {"pk": lambda w: w.transfer.pk},
     "referrals:unit_caseload": {"unit_id": lambda w: w.transfer.from_unit_id},
@@ -865,8 +1002,32 @@ BODIES: dict[tuple[str, str], Value] = {
     },
     ("referrals:transfer_answer", "POST"): lambda w: {"answer": "accept", "cases": [w.transfer.pk]},
     ("admin:logout", "POST"): lambda w: {},
+    ("outreach:households_move", "POST"): lambda w: {  # the block, to care team F02
+        "team": ServiceUnit.objects.get(code="care-team-f02").pk,
+        "estate_name": w.household.estate_name,
+        "block": w.household.block,
+    },
+    ("outreach:household_priority", "POST"): lambda w: {
+        "priority": 3,
+        "version": Household.objects.get(pk=w.household.pk).version,
+    },
+    ("outreach:reopen", "POST"): lambda w: {
+        "note": "Neighbours say she is back.",
+        "version": Household.objects.get(pk=w.household.pk).version,
+    },
+    ("outreach-households", "POST"): lambda w: {
+        "households": [
+            {
+                "source_row_id": "matrix-2",
+                "address": {"estate": "矩陣苑", "block": "B", "floor": "5", "flat": "1"},
+                "reasons": ["living_alone"],
+                "people": [{"name_zh": "李矩陣", "age_band": "80+"}],
+            }
+        ]
+    },
 }
 JSON_ROUTES = {
+    "outreach-households",
     "api:referral-list",
     "api:notice-list",
     "api:accept",
@@ -942,6 +1103,11 @@ def database_state(world: World) -> dict:
         "notifications": list(Notification.objects.order_by("pk").values_list("pk", "read_at")),
         "webhooks": list(WebhookEndpoint.objects.order_by("pk").values_list("pk", "is_active")),
         "tokens": list(AccessToken.objects.order_by("pk").values_list("pk", flat=True)),
+        "households": list(
+            Household.objects.order_by("pk").values_list(
+                "pk", "version", "status", "team", "priority_override"
+            )
+        ),
         **{
             label: model._default_manager.count()
             for model in admin.site._registry
