@@ -54,16 +54,19 @@ def may_manage_lists(user: User) -> bool:
     return scope.reviews_districts
 
 
-def may_manage_list(user: User, visit_list: VisitList) -> bool:
+def lists_managed_by(user: User) -> QuerySet[VisitList]:
+    """The lists ``user`` may load, move households of and reopen: headquarters all, a
+    district officer those of their own office(s)."""
     if not (user.is_authenticated and user.is_active):
-        return False
+        return VisitList.objects.none()
     if user.is_administrator:
-        return True
-    return Membership.objects.filter(
-        user=user,
-        role=Membership.Role.DISTRICT_OFFICER,
-        welfare_office_id=visit_list.welfare_office_id,
-    ).exists()
+        return VisitList.objects.all()
+    offices = Membership.objects.filter(user=user, role=Membership.Role.DISTRICT_OFFICER)
+    return VisitList.objects.filter(welfare_office_id__in=offices.values("welfare_office_id"))
+
+
+def may_manage_list(user: User, visit_list: VisitList) -> bool:
+    return lists_managed_by(user).filter(pk=visit_list.pk).exists()
 
 
 def households_visible_to(user: User) -> QuerySet[Household]:

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from outreach.models.choices import NextStep, VisitOutcome
 from outreach.models.household import Household, Person
+from referrals.models import AccessLog
 
 
 class Visit(models.Model):
@@ -96,10 +97,8 @@ class OutreachAccessLog(models.Model):
     """Who saw a household's personal data, when and through which channel (outreach's
     counterpart of the referrals' access log: the people on a list asked for nothing)."""
 
-    class Channel(models.TextChoices):
-        PAGE = "page", _("Web page")
-        EXPORT = "export", _("Export")
-        API = "api", _("API")
+    # The same channels as the referrals' access log: one vocabulary for both logs.
+    Channel = AccessLog.Channel
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,

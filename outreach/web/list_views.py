@@ -22,7 +22,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.models import Membership
 from outreach.assignment import move_block, move_households, set_priority
 from outreach.loading import LoadRefused, load_households, rows_from_file, template_csv
 from outreach.models import (
@@ -31,7 +30,12 @@ from outreach.models import (
     HouseholdStatus,
     VisitList,
 )
-from outreach.selectors import households_visible_to, may_manage_list, may_manage_lists
+from outreach.selectors import (
+    households_visible_to,
+    lists_managed_by,
+    may_manage_list,
+    may_manage_lists,
+)
 from outreach.web.list_forms import (
     HouseholdFilterForm,
     ImportForm,
@@ -45,14 +49,6 @@ from services.models import ServiceUnit
 LISTS_PER_PAGE = 25
 HOUSEHOLDS_PER_PAGE = 50
 ERRORS_SHOWN = 1000  # a refused file's report on the page; the count says how many more
-
-
-def _managed_lists(user):
-    """The lists ``user`` manages (``may_manage_list`` as a query)."""
-    if user.is_administrator:
-        return VisitList.objects.all()
-    offices = Membership.objects.filter(user=user, role=Membership.Role.DISTRICT_OFFICER)
-    return VisitList.objects.filter(welfare_office_id__in=offices.values("welfare_office_id"))
 
 
 def _list_or_404(request, public_id) -> VisitList:
@@ -82,7 +78,9 @@ def list_index(request):
     if not may_manage_lists(request.user):
         raise Http404
     lists = (
-        _managed_lists(request.user).select_related("welfare_office").order_by("-created_at", "-pk")
+        lists_managed_by(request.user)
+        .select_related("welfare_office")
+        .order_by("-created_at", "-pk")
     )
     page = Paginator(lists, LISTS_PER_PAGE).get_page(request.GET.get("page"))
     rows = list(page.object_list)
