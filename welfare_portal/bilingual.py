@@ -26,3 +26,10 @@ class BilingualNameMixin(models.Model):
         if prefers_chinese():
             return self.name_zh or self.name_en
         return self.name_en or self.name_zh
+
+
+def join_list(items) -> str:
+    """Items joined as the active language writes a list: "、" in Chinese, ", " in English
+    (issue 19: one home for every page's lists of names)."""
+    separator = "、" if prefers_chinese() else ", "
+    return separator.join(str(item) for item in items)

@@ -5,13 +5,16 @@
 from django.urls import path
 
 from referrals.web import (
+    action_views,
     caseload_views,
     dashboard_views,
+    form_views,
     matching_views,
     notice_views,
     notification_views,
     privacy_views,
     queue_views,
+    route_views,
     task_views,
     transfer_views,
     views,
@@ -19,13 +22,16 @@ from referrals.web import (
 
 referral_patterns = [
     path("", views.referral_list, name="list"),
-    path("new/", views.referral_new, name="new"),
+    path("new/", form_views.referral_new, name="new"),
     path("<uuid:public_id>/", views.referral_detail, name="detail"),
-    path("<uuid:public_id>/edit/", views.referral_edit, name="edit"),
-    path("<uuid:public_id>/act/", views.referral_act, name="act"),
+    path("<uuid:public_id>/edit/", form_views.referral_edit, name="edit"),
+    path("<uuid:public_id>/check/", form_views.referral_check, name="check"),
+    path("<uuid:public_id>/filed/", form_views.referral_filed, name="filed"),
+    path("<uuid:public_id>/act/", action_views.referral_act, name="act"),
+    path("<uuid:public_id>/note/", action_views.referral_note_view, name="note"),
     path("<uuid:public_id>/status/", views.referral_status, name="status"),
-    path("<uuid:public_id>/route/", views.referral_route_by_hand, name="route"),
-    path("<uuid:public_id>/triage/", views.referral_triage_panel, name="triage_panel"),
+    path("<uuid:public_id>/route/", route_views.referral_route_by_hand, name="route"),
+    path("<uuid:public_id>/triage/", route_views.referral_triage_panel, name="triage_panel"),
     path("<uuid:public_id>/escalate/", views.referral_escalate_view, name="escalate"),
     path("<uuid:public_id>/contact/", notice_views.referral_contact_view, name="contact"),
     path("<uuid:public_id>/lead/", task_views.referral_lead_view, name="lead"),

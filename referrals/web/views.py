@@ -1,35 +1,31 @@
 """HTML pages for referrals. Every page starts from ``referrals_visible_to``: outside it, 404."""
 
-import uuid
-
 import django_filters
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.selectors import user_scope
 from referrals import identity
-from referrals.assignment import referral_assign, referral_escalate
+from referrals.assignment import referral_escalate
 from referrals.audit import log_personal_data_access, log_personal_data_access_many
-from referrals.duplicates import DuplicateWarning, TooManyChecks, duplicate_check, duplicate_links
+from referrals.duplicates import duplicate_links
 from referrals.lifecycle import (
-    ESCALATABLE,
     TRANSITIONS,
     Actor,
     actor_roles,
     available_transitions,
+    may_escalate,
     own_task,
     reader_unit_ids,
+    reads_case_notes,
     tasks_for,
     timeline_for,
 )
@@ -43,6 +39,7 @@ from referrals.models import (
     RiskLevel,
     Status,
 )
+from referrals.queues import ANY
 from referrals.routing import reasons_from_json
 from referrals.routing_inputs import routing_decision_for
 from referrals.selectors import (
@@ -51,11 +48,8 @@ from referrals.selectors import (
     referrer_teams,
     routing_choices,
 )
-from referrals.services import ACTION_SERVICES
-from referrals.submission import UNCHANGED, referral_save_draft, referral_submit
 from referrals.unit_messages import may_read, may_write
-from referrals.web.errors import answers_refusals, same_page
-from referrals.web.forms import ReferralForm
+from referrals.web.errors import answers_refusals
 from referrals.web.panels import panels_for
 from referrals.web.search import allows_search, links_query, search_posted, searched_query
 
@@ -63,8 +57,10 @@ REFERRALS_PER_PAGE = 25
 
 
 class ReferralListFilter(django_filters.FilterSet):
-    status = django_filters.ChoiceFilter(label=_("Status"), choices=Status.choices)
-    risk_level = django_filters.ChoiceFilter(label=_("Risk level"), choices=RiskLevel.choices)
+    status = django_filters.ChoiceFilter(label=_("Status"), choices=Status.choices, empty_label=ANY)
+    risk_level = django_filters.ChoiceFilter(
+        label=_("Risk level"), choices=RiskLevel.choices, empty_label=ANY
+    )
     q = django_filters.CharFilter(label=_("Reference or name"), method="search")
 
     class Meta:
@@ -109,149 +105,6 @@ def referral_list(request):
     )
 
 
-def _default_sub_district(team):
-    return team.catchment_sub_districts.order_by("code").first()
-
-
-@login_required
-@sensitive_post_parameters("id_number")
-@answers_refusals(back=same_page)
-def referral_new(request):
-    teams = referrer_teams(user=request.user)
-    if not teams.exists():
-        raise PermissionDenied(_("Only caring-team members and other referrers file referrals."))
-    if request.method == "POST":
-        existing = _referral_for_token(request)
-        if existing and existing.status != Status.DRAFT:
-            return redirect("referrals:detail", public_id=existing.public_id)
-        return _save(request, teams=teams, referral=existing)
-    team = teams.first()
-    form = ReferralForm(
-        teams=teams,
-        initial={
-            "token": uuid.uuid4(),
-            "team": team,
-            "district": team.district,
-            "sub_district": _default_sub_district(team),
-            "consent_given_at": timezone.localtime().strftime("%Y-%m-%dT%H:%M"),
-            "referrer_contact": request.user.email,
-        },
-    )
-    return _render_form(request, form, referral=None)
-
-
-@login_required
-@sensitive_post_parameters("id_number")
-@answers_refusals(back=same_page)
-def referral_edit(request, public_id):
-    referral = Referral.objects.filter(public_id=public_id, referrer=request.user).first()
-    if referral is None:
-        raise Http404
-    if referral.status != Status.DRAFT:
-        return redirect("referrals:detail", public_id=referral.public_id)
-    teams = referrer_teams(user=request.user)
-    if request.method == "POST":
-        return _save(request, teams=teams, referral=referral)
-    form = ReferralForm(
-        teams=teams,
-        instance=referral,
-        initial={
-            "token": referral.submission_token,
-            "team": referral.referring_team,
-            "needs": list(referral.needs.all()),
-            "risk_factors": referral.risk_factors,
-        },
-    )
-    return _render_form(request, form, referral=referral)
-
-
-def _referral_for_token(request) -> Referral | None:
-    try:
-        token = uuid.UUID(request.POST.get("token", ""))
-    except ValueError:
-        return None
-    return Referral.objects.filter(submission_token=token, referrer=request.user).first()
-
-
-def _save(request, *, teams, referral: Referral | None):
-    submitting = "submit" in request.POST
-    form = ReferralForm(
-        request.POST,
-        teams=teams,
-        submitting=submitting,
-        instance=referral or Referral(referrer=request.user),
-    )
-    if not form.is_valid():
-        return _render_form(request, form, referral=referral, status=400)
-    data = form.cleaned_data
-    if referral and data["token"] != referral.submission_token:
-        return _render_form(request, form, referral=referral, status=400)
-    common = {
-        "referrer": request.user,
-        "team": data["team"],
-        "token": data["token"],
-        "values": form.model_values(),
-        "needs": data["needs"],
-        "identity": data["identity"],
-    }
-    try:
-        if not submitting:
-            draft = referral_save_draft(**common)
-            messages.success(request, _("Draft saved. You can come back to it from My referrals."))
-            return redirect("referrals:edit", public_id=draft.public_id)
-        if request.POST.get("confirm_duplicates") != "1":
-            warning = _duplicate_warning(request, form, referral)
-            if warning:
-                return _render_form(request, form, referral=referral, duplicates=warning)
-        submitted, created = referral_submit(
-            **common, duplicate_note=data.get("duplicate_note", "")
-        )
-    except ValidationError as error:
-        form.add_error(None, error)
-        return _render_form(request, form, referral=referral, status=400)
-    except TooManyChecks as error:  # kept on the page: what was typed is not lost
-        form.add_error(None, error.message)
-        return _render_form(request, form, referral=referral, status=error.status_code)
-    if created:
-        messages.success(
-            request,
-            _("Referral %(reference)s submitted.") % {"reference": submitted.reference},
-        )
-    return redirect("referrals:detail", public_id=submitted.public_id)
-
-
-def _duplicate_warning(request, form, referral: Referral | None) -> DuplicateWarning:
-    data = form.cleaned_data
-    protected = data["identity"]
-    if protected is UNCHANGED:
-        id_hash = referral.id_number_hash if referral else ""
-    else:
-        id_hash = protected.digest if protected else ""
-    phone = data.get("phone")
-    return duplicate_check(
-        user=request.user,
-        token=data["token"],
-        id_hash=id_hash,
-        phone=phone.as_e164 if phone else "",
-        names=(data.get("subject_name_zh", ""), data.get("subject_name_en", "")),
-        exclude_pk=referral.pk if referral else None,
-    )
-
-
-def _render_form(request, form, *, referral, duplicates=None, status=200):
-    return render(
-        request,
-        "referrals/form.html",
-        {
-            "form": form,
-            "referral": referral,
-            "sections": form.sections(),
-            "duplicates": duplicates,
-        },
-        status=status,
-    )
-
-
 def _visible_or_404(request, public_id) -> Referral:
     try:
         return referral_for_page(user=request.user, public_id=public_id)
@@ -287,18 +140,46 @@ def referral_detail(request, public_id):
             "duplicate_links": duplicate_links(user=request.user, referral=referral)
             if office
             else None,
-            "transitions": available_transitions(roles=roles, referral=referral, task=task),
+            **actions_panel(request, referral, roles=roles, task=task),
             **_units_panel(request, referral, tasks, task, roles=roles, unit_ids=unit_ids),
             "routing_reasons": [r.text() for r in reasons_from_json(routed.details.get("reasons"))]
             if routed
             else [],
             "triage": _triage_panel(referral) if office else None,
-            "can_escalate": office
-            and referral.status in ESCALATABLE
-            and referral.escalated_at is None,
             "panels": panels_for(request, referral),
+            # Completion's record of the work is the unit's and the office's, not the
+            # referrer's (theirs is the outcome summary).
+            "services_provided": referral.services_provided if reads_case_notes(roles) else "",
         },
     )
+
+
+# The page's own choices beside the lifecycle's steps: not steps (no status changes).
+PAGE_ACTIONS = ("note", "escalate")
+
+
+def actions_panel(request, referral: Referral, *, roles, task) -> dict:
+    """The "Next steps" card (issue 19): each step these roles may take as a choice, and a
+    case note and the office's escalation where they may; with ``?action=<name>`` (a link,
+    no script needed; the inbox links to it too) that one's form alone, with a way back."""
+    transitions = available_transitions(roles=roles, referral=referral, task=task)
+    offered = {t.action: t for t in transitions}
+    can_note = reads_case_notes(roles)
+    can_escalate = may_escalate(roles=roles, referral=referral)
+    if can_note:
+        offered["note"] = None
+    if can_escalate:
+        offered["escalate"] = None
+    chosen = request.GET.get("action", "")
+    target = request.GET.get("next", "")
+    return {
+        "transitions": transitions,
+        "can_note": can_note,
+        "can_escalate": can_escalate,
+        "chosen_action": chosen if chosen in offered else "",
+        "chosen": offered.get(chosen),
+        "action_next": target if _ours(request, target) else "",
+    }
 
 
 def _units_panel(request, referral: Referral, tasks, task, *, roles, unit_ids) -> dict:
@@ -364,48 +245,16 @@ def _back(request, *, public_id, **_url_kwargs) -> str:
     """Where the form came from (the queue, the inbox) when it says so and it is ours; else
     the referral's page."""
     target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
+    if _ours(request, target):
         return target
     return reverse("referrals:detail", kwargs={"public_id": public_id})
 
 
-@login_required
-@require_POST
-@answers_refusals(back=_back)
-def referral_act(request, public_id):
-    """A lifecycle step from the referral's page or the unit's inbox."""
-    referral = _visible_or_404(request, public_id)
-    action = request.POST.get("action", "")
-    service = ACTION_SERVICES.get(action)
-    if service is None:
-        messages.error(request, _("Unknown action."))
-        return redirect(_back(request, public_id=public_id))
-    updated = service(
-        referral_id=referral.pk,
-        actor=request.user,
-        reason=request.POST.get("reason", ""),
-        note=request.POST.get("note", ""),
-        outcome=request.POST.get("outcome", ""),
-        services_provided=request.POST.get("services_provided", ""),
-        expected_version=_posted_version(request),
+def _ours(request, target: str) -> bool:
+    """Whether ``target`` (a form's ``next``) is a page of this site to go back to."""
+    return bool(target) and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     )
-    if action == "reject":
-        # The referral leaves the unit's sight (it goes on to be routed again): its page
-        # would be a 404, so back to the inbox (issue 14 item 16).
-        messages.success(
-            request,
-            _("You declined %(reference)s; it will be routed to another unit.")
-            % {"reference": updated.reference},
-        )
-        return redirect("inbox:index")
-    messages.success(
-        request,
-        _("%(reference)s is now “%(status)s”.")
-        % {"reference": updated.reference, "status": updated.get_status_display()},
-    )
-    return redirect(_back(request, public_id=public_id))
 
 
 @login_required
@@ -431,53 +280,6 @@ def referral_status(request, public_id):
 
 
 @login_required
-@require_GET
-def referral_triage_panel(request, public_id):
-    """The routing panel alone (candidates, reasons, the route form), for the queue to open
-    under a row; the form comes back to ``next``."""
-    referral = _visible_or_404(request, public_id)
-    if not actor_roles(user=request.user, referral=referral) & {Actor.OFFICE, Actor.ADMIN}:
-        raise Http404
-    panel = _triage_panel(referral)
-    if panel is None:
-        return render(request, "referrals/includes/triage_closed.html", {"referral": referral})
-    target = request.GET.get("next", "")
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        target = ""
-    return render(
-        request,
-        "referrals/includes/triage_panel.html",
-        {"referral": referral, "triage": panel, "next": target, "suffix": f"-{referral.pk}"},
-    )
-
-
-@login_required
-@require_POST
-@answers_refusals(back=_back)
-def referral_route_by_hand(request, public_id):
-    """The district office routes (or re-routes) a referral by hand."""
-    referral = _visible_or_404(request, public_id)
-    if not actor_roles(user=request.user, referral=referral) & {Actor.OFFICE, Actor.ADMIN}:
-        raise Http404
-    decision = routing_decision_for(referral)
-    candidates, others = routing_choices(referral, decision)
-    offered = {str(choice.unit.pk): choice.unit for choice in [*candidates, *others]}
-    unit = offered.get(request.POST.get("unit", ""))
-    if unit is None:
-        messages.error(request, _("Choose a unit from the list."))
-        return redirect(_back(request, public_id=public_id))
-    updated = referral_assign(
-        referral_id=referral.pk,
-        actor=request.user,
-        unit=unit,
-        reason=request.POST.get("reason", ""),
-        expected_version=_posted_version(request),
-    )
-    messages.success(request, _("Assigned to %(unit)s.") % {"unit": updated.assigned_unit.name})
-    return redirect(_back(request, public_id=public_id))
-
-
-@login_required
 @require_POST
 @answers_refusals(back=_back)
 def referral_escalate_view(request, public_id):
@@ -488,7 +290,7 @@ def referral_escalate_view(request, public_id):
         reason=request.POST.get("reason", ""),
         expected_version=_posted_version(request),
     )
-    messages.success(request, _("Escalated: the district office has been alerted."))
+    messages.success(request, _("Escalated: the other officers of the office have been alerted."))
     return redirect(_back(request, public_id=public_id))
 
 

@@ -73,7 +73,7 @@ def door(name, *, assigned, in_triage, ifsc_unit) -> Door:
             reverse("referrals:route", args=[in_triage.public_id]),
             {"unit": ifsc_unit.pk, "reason": "x", "version": in_triage.version},
             reverse("referrals:detail", args=[in_triage.public_id]),
-            "referrals.web.views.referral_assign",
+            "referrals.web.route_views.referral_assign",
         ),
         "escalate": Door(
             "district_officer",
