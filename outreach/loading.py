@@ -45,6 +45,7 @@ from outreach.models import (
 )
 from referrals.identity import IdType
 from referrals.submission import protected_identity
+from welfare_portal.phone import INVALID_PHONE
 
 MAX_PEOPLE = 4
 MAX_HIGH_LOAD_INDICATORS = 20
@@ -326,9 +327,7 @@ def _phone(raw: str, column: str, problems: _Problems) -> PhoneNumber | str:
     except Exception:  # noqa: BLE001 - the library raises its own parse error
         number = None
     if number is None or not number.is_valid():
-        problems.add(
-            column, _("This is not a valid phone number, e.g. 6123 4567 or +852 6123 4567.")
-        )
+        problems.add(column, str(INVALID_PHONE))
         return ""
     return number
 

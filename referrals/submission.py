@@ -22,7 +22,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from phonenumber_field.formfields import PhoneNumberField
 
 from accounts.models import User
 from referrals import outbox
@@ -38,6 +37,7 @@ from referrals.models import (
 from referrals.selectors import possible_duplicates_of
 from referrals.services import referral_route
 from services.models import NeedCategory, ServiceUnit
+from welfare_portal.phone import phone_field as _phone_field
 
 UNCHANGED = object()
 # A device clock a little ahead of the server's is not a consent given in the future.
@@ -51,10 +51,10 @@ CONSENT_DETAILS = ("consent_given_by", "consent_method", "consent_given_at")
 # --- Reading fields: one way for the page's form and the API's serializer -----------------
 
 
-def phone_field(**kwargs) -> PhoneNumberField:
-    """How a phone number is read: the library's field, a number without a country code
-    being Hong Kong's. Its message shows an example number, on the page and in the API."""
-    return PhoneNumberField(region="HK", **kwargs)
+def phone_field(**kwargs):
+    """How a phone number is read, on the page and in the API: ``welfare_portal.phone``'s
+    field (Hong Kong's when no country code is given, our own translated message)."""
+    return _phone_field(**kwargs)
 
 
 def in_range(value: datetime) -> datetime:
@@ -205,12 +205,14 @@ def _apply(
     identity: ProtectedIdentity | None | object,
 ) -> None:
     """Copy ``values`` onto the referral as it will be stored: the consent details of the
-    basis not chosen are dropped, a missing phone is blank, risk factors are in order."""
+    other basis are dropped once a basis is chosen (a draft without one yet keeps what was
+    typed: who gave consent, how and when survive its resumption), a missing phone is
+    blank, risk factors are in order."""
     for name, value in values.items():
         setattr(referral, name, value)
     if referral.consent_basis == ConsentBasis.CONSENT:
         referral.consent_exemption_reason = ""
-    else:
+    elif referral.consent_basis == ConsentBasis.URGENT_PROTECTION:
         referral.consent_given_by = referral.consent_method = ""
         referral.consent_given_at = None
     referral.phone = referral.phone or ""

@@ -6,15 +6,21 @@ form only puts their messages beside its fields.
 """
 
 import uuid
+from datetime import date, datetime
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
+from phonenumber_field.phonenumber import PhoneNumber
 
 from districts.models import District, SubDistrict
-from referrals.models import Referral, RiskFactor
+from referrals.models import ConsentBasis, Referral, RiskFactor
 from referrals.submission import (
+    CONSENT_DETAILS,
     UNCHANGED,
     draft_errors,
     in_range,
@@ -129,11 +135,10 @@ class ReferralForm(forms.ModelForm):
         widget=forms.CheckboxSelectMultiple,
         help_text=_("Tick every sign you saw or heard: each raises the risk level."),
     )
-    confirm_duplicates = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     class Meta:
         model = Referral
-        fields = [*MODEL_FIELDS, "id_type", "duplicate_note"]
+        fields = [*MODEL_FIELDS, "id_type"]
         labels = {
             "subject_name_zh": _("Name in Chinese"),
             "subject_name_en": _("Name in English"),
@@ -151,13 +156,13 @@ class ReferralForm(forms.ModelForm):
             ),
             "situation": forms.Textarea(attrs={"rows": 4}),
             "consent_exemption_reason": forms.Textarea(attrs={"rows": 2}),
-            "duplicate_note": forms.Textarea(attrs={"rows": 2}),
             "address": forms.TextInput(attrs={"autocomplete": "off"}),
             "age": forms.NumberInput(attrs={"min": 0, "max": 130, "inputmode": "numeric"}),
         }
 
     def __init__(self, *args, teams, submitting: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
+        self.order_fields(name for _title, names in SECTIONS for name in names)  # the page's
         self.submitting = submitting
         self.fields["team"].queryset = teams
         self.fields["district"].queryset = District.objects.order_by("code")
@@ -242,3 +247,97 @@ class ReferralForm(forms.ModelForm):
 
 def new_token() -> uuid.UUID:
     return uuid.uuid4()
+
+
+# --- Check your answers ------------------------------------------------------------------
+
+
+class CheckAnswersForm(forms.Form):
+    """The check page's one POST: the draft as it was shown (its ``version``), and, once the
+    duplicate warning was shown, the referrer's confirmation and note."""
+
+    version = forms.IntegerField(widget=forms.HiddenInput)
+    confirm_duplicates = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    duplicate_note = forms.CharField(
+        label=_("Why is this a new referral?"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("The district office sees this note beside the linked referrals."),
+    )
+
+    def __init__(self, *args, referral: Referral, **kwargs):
+        super().__init__(*args, initial={"version": referral.version}, **kwargs)
+        self.referral = referral
+
+    def clean_version(self):
+        version = self.cleaned_data["version"]
+        if version != self.referral.version:
+            raise ValidationError(
+                _("This draft was changed after these answers were shown. Check them again."),
+                code="stale",
+            )
+        return version
+
+
+def stored_values(referral: Referral) -> dict:
+    """The draft's values as the form gives them (``ReferralForm.model_values``), to submit
+    the stored draft with the same rules."""
+    return {name: getattr(referral, name) for name in MODEL_FIELDS}
+
+
+def answer_sections(referral: Referral) -> list[tuple[str, list[dict]]]:
+    """Every answer of the draft, by the form's sections: the field's label, its value as
+    the person typed or chose it (the identity number masked), and the id of its box on
+    the form, for the "Change" link. The consent details of the basis not chosen are left
+    out, as the form hides them."""
+    skipped = _skipped_for(referral.consent_basis)
+    sections = []
+    for title, names in SECTIONS:
+        rows = [
+            {
+                "name": name,
+                "label": capfirst(ReferralForm.base_fields[name].label),
+                "value": _answer(referral, name),
+                "anchor": f"field-{name}",
+            }
+            for name in names
+            if name not in skipped
+        ]
+        sections.append((title, rows))
+    return sections
+
+
+def problems_with_links(errors: dict[str, list[str]]) -> list[tuple[str, str]]:
+    """``submission_errors`` as (anchor on the form, message) pairs for the check page."""
+    return [(f"field-{name}", message) for name, messages in errors.items() for message in messages]
+
+
+def _skipped_for(basis: str) -> set[str]:
+    if basis == ConsentBasis.URGENT_PROTECTION:
+        return set(CONSENT_DETAILS)
+    if basis == ConsentBasis.CONSENT:
+        return {"consent_exemption_reason"}
+    return set()
+
+
+def _answer(referral: Referral, name: str) -> str | list[str]:
+    if name == "team":
+        return referral.referring_team.name
+    if name == "needs":
+        return [str(need) for need in referral.needs.all()]
+    if name == "risk_factors":
+        return [str(RiskFactor(value).label) for value in referral.risk_factors]
+    if name == "id_number":
+        return referral.id_number_masked
+    value = getattr(referral, name)
+    if value in (None, ""):
+        return ""
+    if Referral._meta.get_field(name).choices:
+        return str(getattr(referral, f"get_{name}_display")())
+    if isinstance(value, datetime):
+        return date_format(timezone.localtime(value), "Y-m-d H:i")
+    if isinstance(value, date):
+        return date_format(value, "Y-m-d")
+    if isinstance(value, PhoneNumber):
+        return value.as_national if value.country_code == 852 else value.as_international
+    return str(value)

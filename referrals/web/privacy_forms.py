@@ -3,11 +3,11 @@
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
-from phonenumber_field.formfields import PhoneNumberField
 
 from referrals import identity
 from referrals.identity import IdType
 from referrals.models import ConsentWithdrawalMethod
+from welfare_portal.phone import phone_field
 
 
 class AccessRequestForm(forms.Form):
@@ -25,7 +25,7 @@ class AccessRequestForm(forms.Form):
         required=False,
         help_text=_("With the phone number: the name exactly as on the referral."),
     )
-    phone = PhoneNumberField(label=_("Phone"), required=False)
+    phone = phone_field(label=_("Phone"), required=False)
 
     def clean(self):
         data = super().clean()

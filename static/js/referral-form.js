@@ -1,5 +1,5 @@
-// Referral form: the sub-district and institution lists follow the district; one submission
-// per page load.
+// Referral form: the sub-district and institution lists follow the district; the consent
+// basis reveals the details it asks for.
 (function () {
   "use strict";
   var form = document.querySelector("form.referral-form");
@@ -24,10 +24,12 @@
   }
   if (district) { district.addEventListener("change", followDistrict); followDistrict(); }
 
+  // Conditional reveal (GOV.UK): the consent basis shows the details it calls for, on load
+  // and on change; without the script every field shows and the server checks them.
   var consentFields = ["consent_given_by", "consent_method", "consent_given_at"];
   function followConsent() {
     var basis = form.querySelector("input[name=consent_basis]:checked");
-    var exempt = basis && basis.value === "urgent_protection";
+    var exempt = Boolean(basis && basis.value === "urgent_protection");
     consentFields.forEach(function (name) {
       var box = document.getElementById("field-" + name);
       if (box) { box.hidden = exempt; }
@@ -36,15 +38,12 @@
     if (reason) { reason.hidden = !exempt; }
   }
   form.querySelectorAll("input[name=consent_basis]").forEach(function (input) {
+    input.setAttribute("aria-controls", input.value === "urgent_protection" ?
+      "field-consent_exemption_reason" : consentFields.map(function (name) {
+        return "field-" + name;
+      }).join(" "));
     input.addEventListener("change", followConsent);
   });
   followConsent();
-
-  // The server makes a second POST harmless (idempotency token); this spares the round trip.
-  var sent = false;
-  form.addEventListener("submit", function (event) {
-    if (sent) { event.preventDefault(); return; }
-    sent = true;
-    form.classList.add("is-sending");
-  });
+  // Sending once (is-sending, buttons disabled) is static/js/forms.js's, for every form.
 })();

@@ -63,7 +63,16 @@ def test_referrer_files_a_referral_in_chinese_on_a_phone_and_double_clicks_submi
     assert scroll_width <= PHONE_WIDTH, f"the form scrolls sideways: {scroll_width}px"
 
     save_screenshot(page, "e2e-intake-zh.png")
-    form.get_by_role("button", name="提交轉介").dblclick()
+    form.get_by_role("button", name="繼續").click()
+    # Check your answers (issue 19): every answer, the identity number masked, one button.
+    expect(page).to_have_url(re.compile(r"/referrals/[0-9a-f-]{36}/check/$"))
+    expect(page.locator("#answer-id_number")).to_contain_text("G12****(*)")
+    expect(page.locator("#answer-subject_name_zh")).to_contain_text("李美華")
+    page.get_by_role("button", name="提交轉介").dblclick()
+    expect(page).to_have_url(re.compile(r"/referrals/[0-9a-f-]{36}/filed/$"))
+    referral = Referral.objects.get()
+    expect(page.locator("#confirmation #reference")).to_have_text(referral.reference)
+    page.locator("#view-referral").click()
     expect(page).to_have_url(re.compile(r"/referrals/[0-9a-f-]{36}/$"))
 
     referral = Referral.objects.get()
@@ -75,7 +84,6 @@ def test_referrer_files_a_referral_in_chinese_on_a_phone_and_double_clicks_submi
     with translation.override("zh-hant"):
         expect(page.locator("#status")).to_have_text(str(referral.get_status_display()))
     expect(page.locator("#identity-number")).to_have_text("G12****(*)")
-    expect(page.locator(".messages")).to_contain_text(referral.reference)
     assert Referral.objects.count() == 1
     assert referral.risk_level == "urgent"  # a carer recently hospitalised (issue 16)
     save_screenshot(page, "e2e-referral-zh.png")

@@ -178,6 +178,10 @@ def file_the_referral(phone, household, needs):
     form.locator("input[name=consent_given_at]").fill(given_at.strftime("%Y-%m-%dT%H:%M"))
     no_sideways_scroll(phone)
     form.locator("button[name=submit]").click()
+    expect(phone).to_have_url(re.compile(r".*/referrals/[0-9a-f-]{36}/check/$"))
+    phone.locator("#submit-referral").click()  # check your answers, then file (issue 19)
+    expect(phone).to_have_url(re.compile(r".*/referrals/[0-9a-f-]{36}/filed/$"))
+    phone.locator("#view-referral").click()
     expect(phone).to_have_url(re.compile(r".*/referrals/[0-9a-f-]{36}/$"))
     referral = Referral.objects.get()
     assert referral.status != Status.DRAFT

@@ -26,7 +26,11 @@ PERSONAL_FIELDS = ("subject_name_zh", "subject_name_en", "phone", "address", "id
 
 def submit(client, referrer, form: dict, request_id: str) -> Referral:
     client.force_login(referrer)
-    response = client.post(NEW, form, headers={"X-Request-ID": request_id})
+    check = client.post(NEW, form, headers={"X-Request-ID": request_id})
+    draft = Referral.objects.get()  # kept as a draft; "check your answers" files it
+    response = client.post(
+        check.url, {"version": draft.version}, headers={"X-Request-ID": request_id}
+    )
     assert response.status_code == 302
     assert response["X-Request-ID"] == request_id
     referral = Referral.objects.get()

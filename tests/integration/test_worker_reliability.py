@@ -32,6 +32,7 @@ from tests.integration.conftest import (
     broker_unreachable,
     wait_for,
 )
+from tests.referrals.conftest import file_through_page
 
 NEW = reverse("referrals:new")
 
@@ -59,7 +60,7 @@ def submit_through_the_page(client, referrer, referral_form) -> Referral:
     """The referrer files a child-and-family referral; the page answers at once, and the
     worker assigns it."""
     client.force_login(referrer)
-    response = client.post(NEW, child_family_form(referral_form))
+    response = file_through_page(client, child_family_form(referral_form))  # and its check page
     assert response.status_code == 302
     referral = Referral.objects.get()
     wait_until_assigned(referral.pk)
@@ -185,7 +186,7 @@ def test_a_referral_submitted_while_the_broker_is_down_is_routed_once_by_the_swe
 
     with broker_down(celery_app), caplog.at_level(logging.WARNING, "referrals.outbox"):
         started = time.monotonic()
-        response = client.post(NEW, child_family_form(referral_form))
+        response = file_through_page(client, child_family_form(referral_form))
         took = time.monotonic() - started
 
     assert response.status_code == 302, "the referrer must not see the broker's failure"

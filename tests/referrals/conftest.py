@@ -47,6 +47,21 @@ def form_data(ssp_area, caring_team, **overrides) -> dict:
     return {key: value for key, value in data.items() if value is not None}
 
 
+def file_through_page(client, data: dict, url: str = "", **check):
+    """File a referral the way the page does (issue 19): the form's "Continue" keeps the
+    draft and leads to "check your answers", whose "Submit referral" files it. Returns the
+    form's answer when it refused, else the check page's answer to the filing POST."""
+    from django.urls import reverse
+
+    from referrals.models import Referral
+
+    answer = client.post(url or reverse("referrals:new"), data)
+    if answer.status_code != 302 or not answer.url.endswith("/check/"):
+        return answer
+    draft = Referral.objects.get(public_id=answer.url.rstrip("/").split("/")[-2])
+    return client.post(answer.url, {"version": draft.version, **check})
+
+
 @pytest.fixture
 def referral_form(ssp_area, caring_team):
     def build(**overrides):

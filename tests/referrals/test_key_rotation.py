@@ -11,7 +11,6 @@ from cryptography.fernet import Fernet
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
-from django.urls import reverse
 from django.utils import timezone
 
 from referrals import identity
@@ -20,6 +19,7 @@ from referrals.models import Referral
 from referrals.submission import referral_save_draft, referral_submit
 from services.models import NeedCategory
 from tests import factories
+from tests.referrals.conftest import file_through_page
 
 pytestmark = pytest.mark.django_db
 
@@ -63,8 +63,8 @@ def filed(settings, client, referrer, caring_team, referral_form):
     for n, key in enumerate(["form-1", "form-2"]):
         id_type, typed, _ = PEOPLE[key]
         name_zh, name_en = NAMES[key]
-        answer = client.post(
-            reverse("referrals:new"),
+        answer = file_through_page(
+            client,
             referral_form(
                 id_type=id_type,
                 id_number=typed,

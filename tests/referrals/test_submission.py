@@ -24,6 +24,7 @@ from referrals.submission import (
 )
 from services.models import NeedCategory
 from tests import factories
+from tests.referrals.conftest import file_through_page
 
 pytestmark = pytest.mark.django_db
 HONG_KONG = ZoneInfo("Asia/Hong_Kong")
@@ -213,31 +214,37 @@ def test_the_referrer_is_warned_of_a_referral_it_may_not_see_without_learning_ab
     )
     client.force_login(referrer)
     data = referral_form()
-    response = client.post(reverse("referrals:new"), data)
+    response = file_through_page(client, data)  # the warning is on "check your answers"
     html = response.content.decode()
     assert response.status_code == 200
     assert 'id="duplicate-warning"' in html and 'id="duplicate-elsewhere"' in html
     assert earlier.reference not in html and "Assigned" not in html
     assert ifsc_unit.name_en not in html
     assert "另一個名字" not in html and "private situation" not in html
-    assert Referral.objects.count() == 1
+    draft = Referral.objects.exclude(pk=earlier.pk).get()
+    assert draft.status == "draft"  # kept, not filed
     probe = AccessLog.objects.get(referral=earlier)  # who looked is on the person's record
     assert probe.user == referrer and probe.detail == "duplicate check on the referral form"
 
     response = client.post(
-        reverse("referrals:new"),
-        {**data, "confirm_duplicates": "1", "duplicate_note": "New need: carer now in hospital"},
+        reverse("referrals:check", args=[draft.public_id]),
+        {
+            "version": draft.version,
+            "confirm_duplicates": "1",
+            "duplicate_note": "New need: carer now in hospital",
+        },
     )
     new = Referral.objects.exclude(pk=earlier.pk).get()
     assert new.status == "submitted"
     assert list(new.possible_duplicates.all()) == [earlier]
     assert new.duplicate_note == "New need: carer now in hospital"
 
-    referrer_page = client.get(response.url).content.decode()
+    detail = reverse("referrals:detail", args=[new.public_id])
+    referrer_page = client.get(detail).content.decode()
     assert "New need: carer now in hospital" in referrer_page
     assert 'id="duplicate-links"' not in referrer_page
     client.force_login(district_officer)
-    officer_page = client.get(response.url).content.decode()
+    officer_page = client.get(detail).content.decode()
     assert reverse("referrals:detail", args=[earlier.public_id]) in officer_page
 
 
@@ -248,7 +255,7 @@ def test_a_duplicate_the_referrer_may_see_is_named(
     Referral.objects.filter(pk=mine.pk).update(status="assigned", assigned_unit=ifsc_unit)
     client.force_login(referrer)
 
-    html = client.post(reverse("referrals:new"), referral_form()).content.decode()
+    html = file_through_page(client, referral_form()).content.decode()
 
     assert 'id="duplicate-warning"' in html and 'id="duplicate-elsewhere"' not in html
     assert mine.reference in html and "Assigned" in html and ifsc_unit.name_en in html
