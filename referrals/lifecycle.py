@@ -40,6 +40,9 @@ class Transition:
     target: str
     actors: frozenset[Actor]
     reason_required: bool = False
+    # What cannot be taken back, said before it is done (issue 19): a step with a
+    # consequence is asked for twice, the second time with this text on the page.
+    consequence: Promise | None = None
 
 
 UNIT_ACTORS = frozenset({Actor.UNIT})
@@ -77,6 +80,10 @@ TRANSITIONS: dict[str, Transition] = {
             Status.REJECTED,
             UNIT_ACTORS,
             reason_required=True,
+            consequence=_(
+                "Your unit will no longer see this referral: it goes back to the district "
+                "office to be routed to another unit, with your reason."
+            ),
         ),
         Transition("start", _("Start work"), (Status.ACCEPTED,), Status.IN_PROGRESS, UNIT_ACTORS),
         Transition(
@@ -91,6 +98,10 @@ TRANSITIONS: dict[str, Transition] = {
             Status.FAILED,
             UNIT_ACTORS,
             reason_required=True,
+            consequence=_(
+                "The case is closed as failed: work on it stops, the referrer is told, and it "
+                "cannot be reopened."
+            ),
         ),
         Transition(
             "cancel",
@@ -100,6 +111,10 @@ TRANSITIONS: dict[str, Transition] = {
             # The system withdraws a person's other referrals when they withdraw consent.
             frozenset({Actor.REFERRER, Actor.OFFICE, Actor.ADMIN, Actor.SYSTEM}),
             reason_required=True,
+            consequence=_(
+                "The referral is withdrawn: every unit working on it stops, and it cannot be "
+                "reopened."
+            ),
         ),
         Transition(
             "mark_entered_in_error",
@@ -108,6 +123,10 @@ TRANSITIONS: dict[str, Transition] = {
             Status.ENTERED_IN_ERROR,
             frozenset({Actor.OFFICE, Actor.ADMIN}),
             reason_required=True,
+            consequence=_(
+                "The referral is marked as entered in error: it leaves every list and the "
+                "figures, and cannot be reopened."
+            ),
         ),
     ]
 }
@@ -203,6 +222,18 @@ def status_from_tasks(tasks) -> str | None:
 # Open referrals the district office may flag for its own attention.
 ESCALATABLE = OPEN_STATUSES
 
+
+def may_escalate(*, roles: set[Actor], referral: Referral) -> bool:
+    """Whether these roles may flag ``referral`` for the district office's attention: the
+    office itself (or headquarters), once, while it is open. ``assignment.referral_escalate``
+    refuses the same cases one by one, with a message for each; the page asks this."""
+    return (
+        bool(roles & OFFICE_ACTORS)
+        and referral.status in ESCALATABLE
+        and referral.escalated_at is None
+    )
+
+
 # Steps the referrer hears about (closing the loop), unless they took the step themselves.
 REFERRER_TOLD = (
     Status.ASSIGNED,
@@ -237,6 +268,13 @@ REFERRER_TOLD = (
 CASE_NOTE_READERS = frozenset({Actor.UNIT, Actor.OFFICE, Actor.ADMIN})
 
 
+def reads_case_notes(roles: set[Actor] | frozenset[Actor]) -> bool:
+    """Whether a reader in ``roles`` reads the recipients' own record of the case: the
+    reasons and notes of the timeline, the services provided at completion (the outcome
+    summary is the referrer's), the case notes; and writes case notes (issue 19)."""
+    return bool(roles & CASE_NOTE_READERS)
+
+
 @dataclass(frozen=True)
 class VisibleEvent:
     """One timeline event as one reader may see it. The event itself is kept private (a
@@ -260,6 +298,9 @@ class VisibleEvent:
     @property
     def to_status(self) -> str:
         return self._event.to_status
+
+    def get_from_status_display(self) -> str:
+        return self._event.get_from_status_display()
 
     def get_kind_display(self) -> str:
         return self._event.get_kind_display()
@@ -310,7 +351,7 @@ def visible_event(
     reader's units among the referral's tasks, ``reader_unit_ids``) a step on another
     unit's task shows its status only, to the lead unit too."""
     own_step = reader_id is not None and event.actor_id == reader_id
-    notes = bool(roles & CASE_NOTE_READERS) or own_step
+    notes = reads_case_notes(roles) or own_step
     if notes and not roles & (CASE_NOTE_READERS - {Actor.UNIT}) and not own_step:
         notes = unit_ids is None or event.task_id is None or event.unit_id in unit_ids
     return VisibleEvent(event, shows_case_notes=notes)
@@ -328,7 +369,7 @@ def timeline_for(
     return [
         visible_event(e, roles=roles, reader_id=reader_id, unit_ids=unit_ids)
         for e in referral.events.all()
-        if roles & CASE_NOTE_READERS or not unit_internal(e)
+        if reads_case_notes(roles) or not unit_internal(e)
     ]
 
 
@@ -336,8 +377,9 @@ def unit_internal(event: ReferralEvent) -> bool:
     """A step the referrer does not see (issue 17): a case worker allocated, a case moved
     between two of the unit's workers, a transfer only planned (it may yet be cancelled) or
     accepted. Only the unit, the office and headquarters see these on the timeline: the
-    referrer sees the unit a case moved to (or back to), never who in it owns the case."""
-    if event.kind == ReferralEvent.Kind.ALLOCATION:
+    referrer sees the unit a case moved to (or back to), never who in it owns the case.
+    A case note (issue 19) is the unit's and the office's record, never the referrer's."""
+    if event.kind in (ReferralEvent.Kind.ALLOCATION, ReferralEvent.Kind.NOTE):
         return True
     details = event.details
     return bool(details.get("internal")) or details.get("step") in ("planned", "accepted")

@@ -15,6 +15,7 @@ from django.db.models import Count, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Membership, User
 from districts.models import WelfareOffice
@@ -104,10 +105,13 @@ def notify_referrer(*, event_id: int) -> list[Notification]:
 
 
 def notify(event: ReferralEvent, recipients, kind: str) -> list[Notification]:
-    """One in-app notification per recipient, and an e-mail to those who have an address."""
+    """One in-app notification per recipient, and an e-mail to those who have an address.
+    The one place every notification is made: nobody is told of their own action."""
     notifications = []
     with transaction.atomic():
         for user in recipients:
+            if user.pk == event.actor_id:
+                continue
             notification, _created = Notification.objects.get_or_create(
                 recipient=user, event=event, kind=kind, defaults={"referral": event.referral}
             )
@@ -120,6 +124,76 @@ def notify(event: ReferralEvent, recipients, kind: str) -> list[Notification]:
                     **render_email(notification, user),
                 )
     return notifications
+
+
+# What a step did, said by who did it (issue 19): a unit's own steps by the unit's name, the
+# rest by the referrer, the district office or the portal (a rule, a sweep).
+UNIT_DID = {
+    Status.ACCEPTED: _("%(who)s accepted it"),
+    Status.REJECTED: _("%(who)s declined it"),
+    Status.ON_HOLD: _("%(who)s put it on hold"),
+    Status.COMPLETED: _("%(who)s completed it"),
+    Status.FAILED: _("%(who)s closed it as failed"),
+}
+OTHERS_DID = {
+    Status.CANCELLED: _("%(who)s withdrew it"),
+    Status.ENTERED_IN_ERROR: _("%(who)s marked it as entered in error"),
+    Status.TRIAGE: _("%(who)s sent it to the district office's triage queue"),
+}
+KIND_DID = {
+    ReferralEvent.Kind.ESCALATION: _("%(who)s flagged it as escalated"),
+    ReferralEvent.Kind.OVERDUE: _("It was not accepted or declined in time"),
+    ReferralEvent.Kind.CONSENT: _("Consent was withdrawn"),
+    ReferralEvent.Kind.MESSAGE: _("%(who)s wrote to the other units on it"),
+    ReferralEvent.Kind.TRANSFER: _("The case moved between units"),
+}
+# The kinds the referrer gets: they read no one's reasons but their own (lifecycle's policy).
+REFERRER_KINDS = (Notification.Kind.STATUS, Notification.Kind.TRANSFER)
+
+
+def what_changed(notification: Notification, *, in_email: bool = False) -> str:
+    """ "R-2026-000123: Sham Shui Po IFSC 1 accepted it (Assigned → Accepted)", with the
+    step's reason for a recipient who reads reasons, never in an e-mail (it leaves the
+    portal). Reads the notification's referral and its event's unit (select them)."""
+    event, referral = notification.event, notification.referral
+    change = _change(event, referral)
+    if event.from_status and event.from_status != event.to_status:
+        change = _("%(change)s (%(from)s → %(to)s)") % {
+            "change": change,
+            "from": event.get_from_status_display(),
+            "to": event.get_to_status_display(),
+        }
+    line = _("%(reference)s: %(change)s") % {"reference": referral.reference, "change": change}
+    if event.reason and not in_email and notification.kind not in REFERRER_KINDS:
+        line = _("%(line)s. Reason: %(reason)s") % {"line": line, "reason": event.reason}
+    return str(line)
+
+
+def _change(event: ReferralEvent, referral: Referral) -> str:
+    unit = event.unit.name if event.unit_id else ""
+    if event.actor_id is None:
+        who = _("The portal")
+    elif event.actor_id == referral.referrer_id:
+        who = _("The referrer")
+    else:
+        who = _("The district office")
+    if event.kind in KIND_DID:
+        unit_kind = event.kind == ReferralEvent.Kind.MESSAGE and unit
+        return KIND_DID[event.kind] % {"who": unit if unit_kind else who}
+    if event.kind == ReferralEvent.Kind.ROUTING and event.to_status == Status.ASSIGNED:
+        return _("%(who)s assigned it to %(unit)s") % {
+            "who": who if event.actor_id else _("The routing rules"),
+            "unit": unit,
+        }
+    to_status, unit_step = event.to_status, bool(unit) and event.actor_id != referral.referrer_id
+    if to_status == Status.IN_PROGRESS and unit:
+        text = _("%(who)s resumed work on it") if event.from_status == Status.ON_HOLD else None
+        return (text or _("%(who)s started work on it")) % {"who": unit}
+    if to_status in UNIT_DID and unit_step:
+        return UNIT_DID[to_status] % {"who": unit}
+    if to_status in OTHERS_DID:
+        return OTHERS_DID[to_status] % {"who": who}
+    return _("It is now “%(status)s”") % {"status": event.get_to_status_display()}
 
 
 def language_of(user: User) -> str:
@@ -140,6 +214,7 @@ def render_email(notification: Notification, user: User) -> dict:
             "referral": referral,
             "event": event,
             "unit": event.unit,
+            "what_changed": what_changed(notification, in_email=True),
             "link": settings.SITE_URL.rstrip("/")
             + reverse("referrals:detail", kwargs={"public_id": referral.public_id}),
             "user": user,

@@ -4,9 +4,8 @@ Each step locks the referral row (``SELECT … FOR UPDATE``), asks ``referrals/l
 whether the actor may take it from the current status, checks the optimistic ``version``
 the caller saw, writes a ``ReferralEvent`` and queues its follow-up work (notifications,
 webhooks, routing) in the same transaction (``referrals/outbox.py``). It raises a
-translated ``ReferralError`` (``referrals/errors.py``) when it must refuse. Callers pass
-``actor=None`` for the system (routing, sweeps). Routing by the rules is here too; the
-office's hand (manual assignment, escalation, overdue) is in ``referrals/assignment.py``.
+translated ``ReferralError`` (``referrals/errors.py``) when it must refuse; ``actor=None``
+is the system. Routing by the rules is here too; the office's hand is in ``assignment.py``.
 """
 
 import logging
@@ -31,8 +30,10 @@ from referrals.lifecycle import (
     REFERRER_TOLD,
     TRANSITIONS,
     UNIT_ACTORS,
+    Actor,
     Transition,
     actor_roles,
+    reads_case_notes,
 )
 from referrals.models import (
     CLOSED_STATUSES,
@@ -162,27 +163,17 @@ def _transition(
     outcome: str = "",
     services_provided: str = "",
     partner=None,
+    check_only: bool = False,
 ) -> Referral:
+    """Take ``action``; with ``check_only``, refuse it as taking it would and change
+    nothing: for a page that asks to confirm a destructive step first (issue 19)."""
     transition = TRANSITIONS[action]
     reason, note, outcome = reason.strip(), note.strip(), outcome.strip()
     with transaction.atomic():
         referral = lock(referral_id)
-        # A unit's step acts on its own task; the office's and the referrer's on the referral.
-        unit_step = transition.actors == UNIT_ACTORS
-        task = acting_task(referral, actor=actor, partner=partner) if unit_step else None
-        check(
-            referral,
-            actor=actor,
-            transition=transition,
-            expected_version=expected_version,
-            reason=reason,
-            partner=partner,
-            task=task,
-        )
-        if action == "complete" and not outcome:
-            raise ReasonRequired(_("Summarise the outcome for the referrer."))
-        if action != "complete" and outcome:
-            raise OutcomeNotAllowed(_("Only completing a referral records its outcome summary."))
+        task = _checked(referral, actor, transition, expected_version, reason, outcome, partner)
+        if check_only:
+            return referral
         changes: dict = {"outcome_summary": outcome} if outcome else {}
         if action in ("complete", "fail") and services_provided.strip():
             changes["services_provided"] = services_provided.strip()
@@ -198,13 +189,59 @@ def _transition(
             task=task,
             step=step,
         )
-        if action == "reject":
-            outbox.enqueue(
-                referral_route, referral_id=referral.pk
-            )  # to the next unit, or to triage
+        if action == "reject":  # to the next unit, or to triage
+            outbox.enqueue(referral_route, referral_id=referral.pk)
         elif action == "send_to_triage":
             outbox.enqueue(notify_office, event_id=event.pk)
     return referral
+
+
+def _checked(referral, actor, transition, expected_version, reason, outcome, partner=None):
+    """``check`` and the outcome summary's rule; returns the task a unit's step acts on."""
+    unit_step = transition.actors == UNIT_ACTORS
+    task = acting_task(referral, actor=actor, partner=partner) if unit_step else None
+    check(
+        referral,
+        actor=actor,
+        transition=transition,
+        expected_version=expected_version,
+        reason=reason,
+        partner=partner,
+        task=task,
+    )
+    if transition.action == "complete" and not outcome:
+        raise ReasonRequired(_("Summarise the outcome for the referrer."))
+    if transition.action != "complete" and outcome:
+        raise OutcomeNotAllowed(_("Only completing a referral records its outcome summary."))
+    return task
+
+
+def referral_add_note(
+    *, referral_id: int, actor: User, note: str, expected_version: int | None = None
+) -> ReferralEvent:
+    """A case note (issue 19), not a step: written by those who read case notes; a unit's
+    is on its own task, so another unit reads it as that unit's other notes (not at all)."""
+    note = note.strip()
+    with transaction.atomic():
+        referral = lock(referral_id)
+        if expected_version is not None and referral.version != expected_version:
+            raise stale_version(referral.get_status_display())
+        task = acting_task(referral, actor=actor)
+        roles = actor_roles(user=actor, referral=referral, task=task)
+        if not reads_case_notes(roles) or referral.status == Status.DRAFT:
+            raise NotPermitted(_("You may not do this to this referral."))
+        if not note:
+            raise ReasonRequired(_("Write the note."))
+        unit_note = Actor.UNIT in roles and task is not None
+        return record_change(
+            referral,
+            actor=actor,
+            to_status=referral.status,
+            kind=ReferralEvent.Kind.NOTE,
+            note=note[:2000],
+            unit=task.unit if unit_note else None,
+            task=task if unit_note else None,
+        )
 
 
 def _on_tasks(referral: Referral, task, transition: Transition, changes: dict):
@@ -225,59 +262,26 @@ def _on_tasks(referral: Referral, task, transition: Transition, changes: dict):
     return to_status, step, changes
 
 
-def referral_send_to_triage(*, referral_id: int, actor: User | None, **kwargs) -> Referral:
-    return _transition(referral_id=referral_id, actor=actor, action="send_to_triage", **kwargs)
+def _step(action: str):
+    """The service for ``action``: ``_transition`` with it, taking its keyword arguments."""
+
+    def step(*, referral_id: int, actor: User | None, **kwargs) -> Referral:
+        return _transition(referral_id=referral_id, actor=actor, action=action, **kwargs)
+
+    step.__name__ = step.__qualname__ = f"referral_{action}"
+    return step
 
 
-def referral_accept(*, referral_id: int, actor: User, **kwargs) -> Referral:
-    return _transition(referral_id=referral_id, actor=actor, action="accept", **kwargs)
-
-
-def referral_decline(*, referral_id: int, actor: User, reason: str, **kwargs) -> Referral:
-    return _transition(
-        referral_id=referral_id, actor=actor, action="reject", reason=reason, **kwargs
-    )
-
-
-def referral_start(*, referral_id: int, actor: User, **kwargs) -> Referral:
-    return _transition(referral_id=referral_id, actor=actor, action="start", **kwargs)
-
-
-def referral_hold(*, referral_id: int, actor: User, reason: str, **kwargs) -> Referral:
-    return _transition(referral_id=referral_id, actor=actor, action="hold", reason=reason, **kwargs)
-
-
-def referral_resume(*, referral_id: int, actor: User, **kwargs) -> Referral:
-    return _transition(referral_id=referral_id, actor=actor, action="resume", **kwargs)
-
-
-def referral_complete(*, referral_id: int, actor: User, outcome: str, **kwargs) -> Referral:
-    return _transition(
-        referral_id=referral_id, actor=actor, action="complete", outcome=outcome, **kwargs
-    )
-
-
-def referral_fail(*, referral_id: int, actor: User, reason: str, **kwargs) -> Referral:
-    return _transition(referral_id=referral_id, actor=actor, action="fail", reason=reason, **kwargs)
-
-
-def referral_cancel(*, referral_id: int, actor: User, reason: str, **kwargs) -> Referral:
-    return _transition(
-        referral_id=referral_id, actor=actor, action="cancel", reason=reason, **kwargs
-    )
-
-
-def referral_mark_entered_in_error(
-    *, referral_id: int, actor: User, reason: str, **kwargs
-) -> Referral:
-    return _transition(
-        referral_id=referral_id,
-        actor=actor,
-        action="mark_entered_in_error",
-        reason=reason,
-        **kwargs,
-    )
-
+referral_send_to_triage = _step("send_to_triage")
+referral_accept = _step("accept")
+referral_decline = _step("reject")  # with a reason, as hold, fail, cancel, entered in error
+referral_start = _step("start")
+referral_hold = _step("hold")
+referral_resume = _step("resume")
+referral_complete = _step("complete")  # with the outcome summary
+referral_fail = _step("fail")
+referral_cancel = _step("cancel")
+referral_mark_entered_in_error = _step("mark_entered_in_error")
 
 ACTION_SERVICES = {
     "accept": referral_accept,

@@ -369,6 +369,7 @@ class ReferralEvent(models.Model):
         MESSAGE = "message", _("Message between units")
         ALLOCATION = "allocation", _("Case worker allocated")
         TRANSFER = "transfer", _("Transfer")
+        NOTE = "note", _("Case note")
 
     referral = models.ForeignKey(
         Referral, on_delete=models.CASCADE, related_name="events", verbose_name=_("referral")

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from referrals.models import Notification
-from referrals.notifications import notification_mark_read
+from referrals.notifications import notification_mark_read, what_changed
 
 NOTIFICATIONS_PER_PAGE = 25
 
@@ -23,6 +23,8 @@ def notification_list(request):
         .order_by("-created_at", "-pk")
     )
     page = Paginator(notifications, NOTIFICATIONS_PER_PAGE).get_page(request.GET.get("page"))
+    for notification in page:  # what changed, in words (issue 19); reads what is selected
+        notification.what_changed = what_changed(notification)
     return render(request, "referrals/notifications.html", {"page": page, "query": ""})
 
 

@@ -1,6 +1,13 @@
-// Referral page: keep the status badge current without a reload.
+// Referral page: keep the status badge current without a reload, and the "Print" button
+// (issue 19; static/css/print.css lays the page out on paper). Without this script the
+// button stays hidden: the browser's own print still uses the print layout.
 (function () {
   "use strict";
+  var print = document.getElementById("print-referral");
+  if (print && window.print) {
+    print.hidden = false;
+    print.addEventListener("click", function () { window.print(); });
+  }
   var badge = document.getElementById("status");
   if (!badge || !window.fetch) { return; }
   var unit = document.getElementById("assigned-unit");

@@ -253,3 +253,86 @@ def test_concurrent_transitions_one_wins_the_other_gets_a_conflict(
     assert outcomes == {"accept": "ok", "reject": "conflict"}
     assert Referral.objects.get(pk=referral.pk).status == Status.ACCEPTED
     assert list(ReferralEvent.objects.values_list("to_status", flat=True)) == ["accepted"]
+
+
+# --- Who escalates, who reads and writes case notes (issue 19) ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("roles", "may"),
+    [
+        ({Actor.OFFICE}, True),
+        ({Actor.ADMIN}, True),
+        ({Actor.UNIT}, False),
+        ({Actor.REFERRER}, False),
+        (set(), False),
+    ],
+)
+def test_only_the_office_may_escalate_an_open_referral_once(roles, may):
+    from referrals.lifecycle import may_escalate
+
+    open_referral = Referral(status=Status.ASSIGNED)
+    assert may_escalate(roles=roles, referral=open_referral) is may
+    assert may_escalate(roles=roles, referral=Referral(status=Status.COMPLETED)) is False
+    flagged = Referral(status=Status.ASSIGNED, escalated_at="2026-01-01T00:00Z")
+    assert may_escalate(roles=roles, referral=flagged) is False
+
+
+@pytest.mark.parametrize(
+    ("roles", "reads"),
+    [
+        ({Actor.UNIT}, True),
+        ({Actor.OFFICE}, True),
+        ({Actor.ADMIN}, True),
+        ({Actor.REFERRER}, False),
+    ],
+)
+def test_who_reads_case_notes(roles, reads):
+    from referrals.lifecycle import reads_case_notes
+
+    assert reads_case_notes(roles) is reads
+
+
+def test_only_the_destructive_steps_spell_out_their_consequence():
+    destructive = {a for a, t in TRANSITIONS.items() if t.consequence}
+    assert destructive == {"reject", "fail", "cancel", "mark_entered_in_error"}
+
+
+def test_a_case_note_changes_no_status_and_needs_a_reader_of_case_notes(
+    referral_in, unit_worker, referrer
+):
+    referral = referral_in(Status.IN_PROGRESS)
+    event = services.referral_add_note(
+        referral_id=referral.pk,
+        actor=unit_worker,
+        note=" Met her at home. ",
+        expected_version=referral.version,
+    )
+    after = Referral.objects.get(pk=referral.pk)
+    assert (after.status, after.version) == (Status.IN_PROGRESS, referral.version + 1)
+    assert (event.kind, event.note, event.task.unit) == ("note", "Met her at home.", event.unit)
+    with pytest.raises(errors.NotPermitted):
+        services.referral_add_note(referral_id=referral.pk, actor=referrer, note="x")
+    with pytest.raises(errors.Conflict):
+        services.referral_add_note(
+            referral_id=referral.pk, actor=unit_worker, note="x", expected_version=0
+        )
+    assert ReferralEvent.objects.filter(referral=referral, kind="note").count() == 1
+
+
+def test_checking_a_step_refuses_as_taking_it_would_and_changes_nothing(referral_in, referrer):
+    referral = referral_in(Status.ASSIGNED)
+    with pytest.raises(errors.ReasonRequired):
+        services.referral_cancel(
+            referral_id=referral.pk, actor=referrer, reason="", check_only=True
+        )
+    services.referral_cancel(
+        referral_id=referral.pk,
+        actor=referrer,
+        reason="Moved",
+        check_only=True,
+        expected_version=referral.version,
+    )
+    after = Referral.objects.get(pk=referral.pk)
+    assert (after.status, after.version) == (Status.ASSIGNED, referral.version)
+    assert not ReferralEvent.objects.filter(referral=referral).exists()

@@ -24,6 +24,7 @@ from referrals.models import (
 )
 from services.models import NeedCategory
 from tests import factories
+from tests.referrals.conftest import file_through_page
 
 pytestmark = pytest.mark.django_db
 
@@ -304,7 +305,7 @@ def test_a_failing_mail_server_does_not_stop_a_submission(
     child_family = NeedCategory.objects.get(code="child_family").pk
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(reverse("referrals:new"), referral_form(needs=[child_family]))
+        response = file_through_page(client, referral_form(needs=[child_family]))
 
     assert response.status_code == 302
     referral = Referral.objects.get()
@@ -535,3 +536,114 @@ def test_each_district_officer_gets_their_own_offices_figures_once_a_day(
 def test_no_district_officer_no_digest(office_figures, unit_worker):
     assert notifications.send_office_digests(now=office_figures) == []
     assert not Delivery.objects.exists()
+
+
+# --- What a notification says (issue 19) --------------------------------------------------
+
+
+def test_nobody_is_told_of_their_own_action(
+    routed_referral, district_officer, eager_tasks, django_capture_on_commit_callbacks
+):
+    """One place (``notifications.notify``) leaves the actor out, whichever job calls it: the
+    officer who escalates is not told, the office's other officer is."""
+    from referrals.assignment import referral_escalate
+
+    colleague = officer("officer-ssp-2", "SSP")
+    with django_capture_on_commit_callbacks(execute=True):
+        referral_escalate(referral_id=routed_referral.pk, actor=district_officer, reason="Eviction")
+    told = Notification.objects.filter(kind=Notification.Kind.ESCALATED)
+    assert {n.recipient for n in told} == {colleague}
+    assert not Delivery.objects.filter(to=district_officer.email).exists()
+
+
+def test_the_actor_is_left_out_even_when_the_job_names_them(routed_referral, unit_worker):
+    event = ReferralEvent.objects.create(
+        referral=routed_referral, actor=unit_worker, from_status="accepted", to_status="accepted"
+    )
+    assert notifications.notify(event, [unit_worker], Notification.Kind.MESSAGE) == []
+
+
+def notification_for(event, kind=Notification.Kind.STATUS):
+    return Notification(
+        recipient=event.referral.referrer, referral=event.referral, event=event, kind=kind
+    )
+
+
+def a_step(referral, *, actor, from_status, to_status, **fields):
+    return ReferralEvent.objects.create(
+        referral=referral, actor=actor, from_status=from_status, to_status=to_status, **fields
+    )
+
+
+def test_a_notification_says_who_did_what_and_the_move(routed_referral, unit_worker, ifsc_unit):
+    event = a_step(
+        routed_referral,
+        actor=unit_worker,
+        from_status="assigned",
+        to_status="accepted",
+        unit=ifsc_unit,
+    )
+    assert notifications.what_changed(notification_for(event)) == (
+        f"{routed_referral.reference}: {ifsc_unit.name_en} accepted it (Assigned → Accepted)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("actor", "to_status", "said"),
+    [
+        ("referrer", "cancelled", "The referrer withdrew it (Assigned → Cancelled)"),
+        ("district_officer", "cancelled", "The district office withdrew it"),
+        (
+            "district_officer",
+            "entered_in_error",
+            "The district office marked it as entered in error",
+        ),
+        ("unit_worker", "rejected", "declined it (Assigned → Declined by unit)"),
+        ("unit_worker", "on_hold", "put it on hold"),
+        ("unit_worker", "failed", "closed it as failed"),
+        (None, "triage", "The portal sent it to the district office's triage queue"),
+    ],
+)
+def test_each_step_is_said_in_words(routed_referral, ifsc_unit, request, actor, to_status, said):
+    user = request.getfixturevalue(actor) if actor else None
+    event = a_step(
+        routed_referral, actor=user, from_status="assigned", to_status=to_status, unit=ifsc_unit
+    )
+    assert said in notifications.what_changed(notification_for(event))
+
+
+def test_the_reason_is_said_to_the_office_and_the_unit_not_to_the_referrer_nor_by_email(
+    routed_referral, district_officer, ifsc_unit
+):
+    event = ReferralEvent.objects.create(
+        referral=routed_referral,
+        actor=district_officer,
+        kind=ReferralEvent.Kind.ESCALATION,
+        from_status="assigned",
+        to_status="assigned",
+        reason="Threatened eviction tomorrow",
+    )
+    to_the_office = notification_for(event, Notification.Kind.ESCALATED)
+    assert notifications.what_changed(to_the_office) == (
+        f"{routed_referral.reference}: The district office flagged it as escalated. "
+        "Reason: Threatened eviction tomorrow"
+    )
+    assert "eviction" not in notifications.what_changed(to_the_office, in_email=True)
+    assert "eviction" not in notifications.what_changed(notification_for(event))
+
+
+def test_the_email_says_what_changed_in_its_subject_and_body(
+    routed_referral, unit_worker, ifsc_unit
+):
+    event = a_step(
+        routed_referral,
+        actor=unit_worker,
+        from_status="assigned",
+        to_status="accepted",
+        unit=ifsc_unit,
+    )
+    notifications.notify(event, [routed_referral.referrer], Notification.Kind.STATUS)
+    delivery = Delivery.objects.get(to=routed_referral.referrer.email)
+    said = f"{routed_referral.reference}: {ifsc_unit.name_en} accepted it (Assigned → Accepted)"
+    assert delivery.subject == f"[Welfare Portal] {said}"
+    assert said in delivery.body

@@ -6,7 +6,6 @@ import uuid
 from datetime import datetime, timedelta
 
 import pytest
-from django.urls import reverse
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
@@ -22,6 +21,7 @@ from referrals.models import (
 )
 from services.models import NeedCategory, ServiceUnit
 from tests import factories
+from tests.referrals.conftest import file_through_page
 
 pytestmark = pytest.mark.django_db
 
@@ -598,6 +598,12 @@ def test_the_office_escalates_with_a_reason_and_is_told(
     eager_tasks,
     django_capture_on_commit_callbacks,
 ):
+    factories.MembershipFactory(
+        user=factories.UserFactory(username="officer-ssp-2"),
+        role=Membership.Role.DISTRICT_OFFICER,
+        service_unit=None,
+        welfare_office=factories.office("SSP"),
+    )
     with django_capture_on_commit_callbacks(execute=True):
         assignment.referral_escalate(
             referral_id=assigned.pk, actor=district_officer, reason=" Police involved. "
@@ -610,7 +616,9 @@ def test_the_office_escalates_with_a_reason_and_is_told(
     assert event.kind == ReferralEvent.Kind.ESCALATION
     assert (event.from_status, event.to_status) == (Status.ASSIGNED, Status.ASSIGNED)
     assert (event.actor, event.reason) == (district_officer, "Police involved.")
-    assert notified(Notification.Kind.ESCALATED) == {"officer-ssp"}
+    # The office's other officers are told; the one who escalated is not told of their own
+    # action (issue 19), and another office (KT) is not told at all.
+    assert notified(Notification.Kind.ESCALATED) == {"officer-ssp-2"}
 
 
 @pytest.mark.parametrize("reason", ["", "  "])
@@ -969,7 +977,7 @@ def test_with_the_broker_down_the_submission_succeeds_and_the_sweep_routes_it_la
         caplog.at_level(logging.WARNING, logger="referrals.outbox"),
         django_capture_on_commit_callbacks(execute=True),
     ):
-        response = client.post(reverse("referrals:new"), referral_form(needs=[child_family]))
+        response = file_through_page(client, referral_form(needs=[child_family]))
 
     assert response.status_code == 302
     referral = Referral.objects.get()

@@ -160,3 +160,35 @@ def test_the_api_detail_for_a_person_costs_the_same_queries_whatever_the_timelin
     # its tasks with their need codes (issue 16), its events, the access log: as before the
     # timeline policy.
     assert len(few) == len(many) == 9
+
+
+# A case note (issue 19): the unit's and the office's record, not a step; the referrer does
+# not see that there is one, on the page or through the API.
+CASE_NOTE = "Spoke with the school social worker"
+
+
+@pytest.mark.parametrize(("persona", "sees_notes"), PEOPLE)
+def test_a_case_note_is_read_by_the_unit_and_the_office_never_by_the_referrer(
+    client, request, noted, unit_worker, persona, sees_notes
+):
+    from referrals.services import referral_add_note
+
+    referral_add_note(referral_id=noted.pk, actor=unit_worker, note=CASE_NOTE)
+    client.force_login(request.getfixturevalue(persona))
+    page = client.get(reverse("referrals:detail", args=[noted.public_id])).content.decode()
+    response = client.get(reverse("api:referral-detail", args=[noted.reference]))
+    assert (CASE_NOTE in page, CASE_NOTE in api_text(response)) == (sees_notes, sees_notes)
+    assert ('data-kind="note"' in page) is sees_notes
+    kinds = [e.get("kind") for e in response.json()["timeline"]]
+    assert ("note" in kinds) is sees_notes or "kind" not in response.json()["timeline"][0]
+
+
+def test_the_referrers_timeline_leaves_case_notes_out(noted, unit_worker, district_officer):
+    from referrals.services import referral_add_note
+
+    referral_add_note(referral_id=noted.pk, actor=district_officer, note=CASE_NOTE)
+    noted = type(noted).objects.prefetch_related("events").get(pk=noted.pk)
+    kinds = [e.kind for e in timeline_for(noted, roles={Actor.REFERRER})]
+    assert ReferralEvent.Kind.NOTE not in kinds
+    office = [e for e in timeline_for(noted, roles={Actor.OFFICE}) if e.kind == "note"]
+    assert [e.note for e in office] == [CASE_NOTE]
