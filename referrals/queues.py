@@ -1,8 +1,17 @@
 """The district office's review queue and the unit's inbox: scopes, filters, sorting.
 
 Both start from the people's memberships (read once) and end in a plain indexed query; no
-page counts its rows (a COUNT over a district's referrals is what made deep lists slow), it
-asks for one row more than it shows to know whether there is a next page.
+page counts all its rows (a COUNT over a district's referrals is what made deep lists slow):
+a page asks for one row more than it shows to know whether there is a next page, and the
+queue's result count stops at ``COUNT_CAP`` ("more than 1,000", ``capped_count``). The
+inbox's tabs are counted in one aggregate over the unit's own tasks (``inbox_tab_counts``).
+
+Overdue is one rule, ``referrals.selectors.overdue_q(now)`` (assigned and past the
+acknowledge-by time when the page is drawn), and it has one home for each list: the queue's
+Overdue view and its rows' badge (``row_flags``) ask it of the referral, the inbox's Overdue
+tab, its count and its rows' badge (``inbox_row_flags``) ask it of the unit's own task, and
+the dashboard (``referrals.dashboard``) counts it as the queue does. The mark the sweep sets
+(``overdue_at``) only records that the office was told; no page reads it.
 """
 
 from dataclasses import dataclass
@@ -13,6 +22,7 @@ from django import forms
 from django.db.models import (
     BooleanField,
     Case,
+    Count,
     Exists,
     ExpressionWrapper,
     F,
@@ -47,6 +57,10 @@ from services.models import NeedCategory, ServiceUnit, UnitType
 from welfare_portal.widgets import FastSelect
 
 PAGE_SIZE = 25
+# The queue's result count stops here: past it the page says "more than 1,000".
+COUNT_CAP = 1000
+# What an empty choice of a filter says (django-filter's default is "---------").
+ANY = _("Any")
 
 CLOSED = (Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.ENTERED_IN_ERROR)
 
@@ -136,31 +150,41 @@ class QueueFilter(django_filters.FilterSet):
         empty_label=None,
     )
     risk_level = django_filters.ChoiceFilter(
-        widget=FastSelect, label=_("Risk level"), choices=RiskLevel.choices
+        widget=FastSelect, label=_("Risk level"), choices=RiskLevel.choices, empty_label=ANY
     )
     district = django_filters.ModelChoiceFilter(
-        widget=FastSelect, label=_("District"), queryset=District.objects
+        widget=FastSelect, label=_("District"), queryset=District.objects, empty_label=ANY
     )
     sub_district = django_filters.ModelChoiceFilter(
-        widget=FastSelect, label=_("Sub-district"), queryset=SubDistrict.objects
+        widget=FastSelect, label=_("Sub-district"), queryset=SubDistrict.objects, empty_label=ANY
     )
     need = django_filters.ModelChoiceFilter(
-        widget=FastSelect, label=_("Need"), field_name="needs", queryset=NeedCategory.objects
+        widget=FastSelect,
+        label=_("Need"),
+        field_name="needs",
+        queryset=NeedCategory.objects,
+        empty_label=ANY,
     )
     unit_type = django_filters.ModelChoiceFilter(
         widget=FastSelect,
         label=_("Unit type"),
         field_name="assigned_unit__unit_type",
         queryset=UnitType.objects,
+        empty_label=ANY,
     )
     unit = django_filters.ModelChoiceFilter(
-        widget=FastSelect, label=_("Unit"), field_name="assigned_unit", queryset=ServiceUnit.objects
+        widget=FastSelect,
+        label=_("Unit"),
+        field_name="assigned_unit",
+        queryset=ServiceUnit.objects,
+        empty_label=ANY,
     )
     team = django_filters.ModelChoiceFilter(
         widget=FastSelect,
         label=_("Referring team"),
         field_name="referring_team",
         queryset=ServiceUnit.objects,
+        empty_label=ANY,
     )
     submitted_from = django_filters.DateFilter(
         label=_("Submitted from"),
@@ -221,6 +245,19 @@ class QueueFilter(django_filters.FilterSet):
                 district_id=district or 0
             )
 
+    # Always shown above the table; the others fold away in "More filters".
+    MAIN_FILTERS = ("view", "sort")
+
+    def folded_fields(self) -> list:
+        """The form's fields shown in the collapsible part (not the search text: it has its
+        own box that POSTs)."""
+        return [f for f in self.form if f.name not in (*self.MAIN_FILTERS, "q")]
+
+    def folded_set(self) -> int:
+        """How many of the folded filters the query sets (the summary says so, and the part
+        opens when any is set)."""
+        return sum(1 for f in self.folded_fields() if str(self.data.get(f.name) or "").strip())
+
     def filter_view(self, queryset, name, value):
         return queryset.filter(QUEUE_VIEWS[value][1](self.now))
 
@@ -236,6 +273,15 @@ class QueueFilter(django_filters.FilterSet):
             | Q(subject_name_zh__icontains=value)
             | Q(subject_name_en__icontains=value)
         )
+
+
+def capped_count(queryset: QuerySet, cap: int | None = None) -> tuple[int, bool]:
+    """How many rows ``queryset`` has, counted no further than ``cap`` (``COUNT_CAP``):
+    ``(cap, True)`` when there are more. One query that stops after ``cap + 1`` index
+    entries however many rows a district holds (a subquery with a LIMIT, counted)."""
+    cap = COUNT_CAP if cap is None else cap
+    found = queryset.order_by().values("pk")[: cap + 1].count()
+    return min(found, cap), found > cap
 
 
 def units_for_reassignment(scope: OfficeScope, district=None) -> QuerySet[ServiceUnit]:
@@ -298,6 +344,17 @@ def inbox(*, unit_ids: list[int], tab: str, now: datetime | None = None) -> Quer
     return rows.order_by(*INBOX_ORDER[tab], "pk")
 
 
+def inbox_tab_counts(unit_ids: list[int], now: datetime) -> dict[str, int]:
+    """How many referrals each inbox tab lists (by the tabs' own conditions on the unit's
+    tasks, ``INBOX_TABS``): one aggregate query for every tab."""
+    return ReferralTask.objects.filter(unit_id__in=unit_ids).aggregate(
+        **{
+            tab: Count("referral_id", filter=condition(now), distinct=True)
+            for tab, (_label, condition) in INBOX_TABS.items()
+        }
+    )
+
+
 def inbox_row_flags(unit_ids: list[int], now: datetime) -> dict:
     """Annotations for the inbox page's rows: the unit's own task's status and deadline, and
     whether it is overdue (``overdue_q``, the views' own rule)."""
@@ -336,6 +393,10 @@ class LookaheadPage:
     @property
     def has_previous(self) -> bool:
         return self.number > 1
+
+    @property
+    def has_other_pages(self) -> bool:
+        return self.has_previous or self.has_next
 
     @property
     def next_page_number(self) -> int:

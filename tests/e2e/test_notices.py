@@ -60,9 +60,11 @@ def test_the_hotline_closes_a_notice_with_no_urgent_need_in_one_step_on_a_phone(
 
     log_in(phone_page, live_server, worker.username)
     phone_page.goto(f"{live_server.url}/inbox/")
-    rows = phone_page.locator("#inbox-rows li.referral")
+    rows = phone_page.locator("#inbox-rows tr.referral")
     expect(rows).to_have_count(2)
-    rows.filter(has_text=first.reference).get_by_role("link", name=first.reference).click()
+    rows.filter(has_text=first.reference).get_by_role(
+        "link", name=first.reference, exact=True
+    ).click()
     contact = phone_page.locator("#contact")
     expect(contact).to_be_visible()
     contact.get_by_label("Why no urgent support is needed").select_option("family_caring")

@@ -34,11 +34,13 @@ def test_the_officer_filters_urgent_triage_in_one_district_and_reassigns_one(
     page.evaluate("window.stillTheSamePage = true")
     filters.get_by_label("Show").select_option("triage")
     expect(page).to_have_url(f"{live_server.url}/queue/?view=triage&sort=urgency")
+    filters.locator("#more-filters > summary").click()  # the other filters fold (issue 19)
     filters.get_by_label("Risk level").select_option("urgent")
     filters.get_by_label("District", exact=True).select_option(label="Sham Shui Po")
     expect(page).to_have_url(re.compile(r"risk_level=urgent.*district=\d+"))
-    rows = page.locator("#queue-rows li.referral")
+    rows = page.locator("#queue-rows tr.referral")
     expect(rows).to_have_count(1)
+    expect(page.locator("#result-count")).to_have_text("1 referral")
     assert page.evaluate("window.stillTheSamePage") is True  # no full reload
     expect(rows.first).to_have_attribute("data-reference", urgent.reference)
 
@@ -50,7 +52,7 @@ def test_the_officer_filters_urgent_triage_in_one_district_and_reassigns_one(
     bulk.get_by_role("button", name="Apply to selected").click()
 
     expect(page.locator(".messages")).to_contain_text(f"{urgent.reference}: done.")
-    expect(page.locator("#queue-rows li.referral")).to_have_count(0)
+    expect(page.locator("#queue-rows tr.referral")).to_have_count(0)
     assert "risk_level=urgent" in page.url
     save_screenshot(page, "e2e-queue.png")
     urgent.refresh_from_db()
@@ -72,20 +74,27 @@ def test_the_unit_accepts_and_closes_and_the_referrer_sees_the_outcome(
     )
     log_in(page, live_server, unit_worker.username)
     page.get_by_role("link", name="Inbox").click()
-    row = page.locator(f"#inbox-rows li[data-reference='{referral.reference}']")
-    row.get_by_role("button", name="Accept").click()
+    # Each row links to its next step on the referral page: one form at a time (issue 19).
+    row = page.locator(f"#inbox-rows tr[data-reference='{referral.reference}']")
+    row.get_by_role("link", name=f"Accept {referral.reference}").click()
+    page.locator("#action-form").get_by_role("button", name="Accept").click()
     expect(page.locator(".messages")).to_contain_text("is now “Accepted”")
+    expect(page).to_have_url(f"{live_server.url}/inbox/")
 
-    page.get_by_role("link", name="Open", exact=True).click()
-    row = page.locator(f"#inbox-rows li[data-reference='{referral.reference}']")
-    row.get_by_role("button", name="Start work").click()
-    row = page.locator(f"#inbox-rows li[data-reference='{referral.reference}']")
-    row.get_by_label("Services provided").fill("Home visit; meal delivery arranged")
-    row.get_by_label("Outcome summary (the referrer sees this)").fill(
+    page.locator("#tab-open").click()
+    row = page.locator(f"#inbox-rows tr[data-reference='{referral.reference}']")
+    row.get_by_role("link", name=f"Start work {referral.reference}").click()
+    page.locator("#action-form").get_by_role("button", name="Start work").click()
+    expect(page.locator(".messages")).to_contain_text("is now “In progress”")
+    row = page.locator(f"#inbox-rows tr[data-reference='{referral.reference}']")
+    row.get_by_role("link", name=f"Complete {referral.reference}").click()
+    form = page.locator("#action-form")
+    form.get_by_label("Services provided").fill("Home visit; meal delivery arranged")
+    form.get_by_label("Outcome summary (the referrer sees this)").fill(
         "Meals arranged; seen weekly by our worker."
     )
-    row.get_by_label("Internal note (not shown to the referrer)").fill("Son owes money")
-    row.get_by_role("button", name="Complete").click()
+    form.get_by_label("Internal note").fill("Son owes money")
+    form.get_by_role("button", name="Complete").click()
     expect(page.locator(".messages")).to_contain_text("is now “Completed”")
     assert Referral.objects.get(pk=referral.pk).status == Status.COMPLETED
 
@@ -115,16 +124,16 @@ def test_the_officer_routes_a_row_from_its_own_panel_without_leaving_the_queue(
     )
     log_in(page, live_server, district_officer.username)
     page.goto(f"{live_server.url}/queue/?view=triage")
-    row = page.locator(f"#queue-rows li[data-reference='{waiting.reference}']")
+    row = page.locator(f"#queue-rows tr[data-reference='{waiting.reference}']")
     row.get_by_role("button", name="Route…").click()
-    panel = row.locator(f"#triage-{waiting.pk}")
+    panel = page.locator(f"#triage-{waiting.pk}")  # in the row under it
     expect(panel.locator("select[name=unit]")).to_be_visible()
     panel.locator("select[name=unit]").select_option(str(other_unit.pk))
     panel.get_by_label("Reason").fill("Knows the family")
     panel.get_by_role("button", name="Assign to this unit").click()
     expect(page).to_have_url(f"{live_server.url}/queue/?view=triage")
     expect(page.locator(".messages")).to_contain_text(f"Assigned to {other_unit.name_en}")
-    expect(page.locator(f"#queue-rows li[data-reference='{waiting.reference}']")).to_have_count(0)
+    expect(page.locator(f"#queue-rows tr[data-reference='{waiting.reference}']")).to_have_count(0)
     waiting.refresh_from_db()
     assert (waiting.status, waiting.assigned_unit) == (Status.ASSIGNED, other_unit)
 
@@ -157,6 +166,7 @@ def test_the_officer_searches_a_name_that_never_reaches_a_url(
     log_in(page, live_server, district_officer.username)
     page.goto(f"{live_server.url}/queue/?view=triage")
     filters = page.locator("#queue-filters")
+    filters.locator("#more-filters > summary").click()
     filters.get_by_label("Risk level").select_option("routine")  # htmx: results redrawn
     expect(page).to_have_url(re.compile(r"risk_level=routine"))
 
@@ -165,7 +175,7 @@ def test_the_officer_searches_a_name_that_never_reaches_a_url(
     box.press("Enter")
     expect(page).to_have_url(re.compile(r"search=[\w-]+"))
     assert "view=triage" in page.url and "risk_level=routine" in page.url
-    rows = page.locator("#queue-rows li.referral")
+    rows = page.locator("#queue-rows tr.referral")
     expect(rows).to_have_count(1)
     expect(rows.first).to_have_attribute("data-reference", wanted.reference)
 

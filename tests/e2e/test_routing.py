@@ -28,7 +28,11 @@ def test_a_submitted_referral_is_routed_and_the_unit_hears_of_it(
     form.get_by_label("Consent given", exact=True).check()
     form.get_by_label("The person referred").check()
     form.get_by_label("Verbal").check()
-    form.get_by_role("button", name="Submit referral").click()
+    form.get_by_role("button", name="Continue").click()
+    expect(page).to_have_url(re.compile(r"/referrals/[0-9a-f-]{36}/check/$"))
+    page.get_by_role("button", name="Submit referral").click()
+    expect(page).to_have_url(re.compile(r"/referrals/[0-9a-f-]{36}/filed/$"))
+    page.locator("#view-referral").click()
     expect(page).to_have_url(re.compile(r"/referrals/[0-9a-f-]{36}/$"))
 
     referral = Referral.objects.get()
@@ -79,11 +83,12 @@ def test_the_district_office_overrides_the_suggested_unit_with_a_reason(
     expect(triage.locator("tr.suggested")).to_contain_text(suggested.name_en)
     triage.locator("select[name=unit]").select_option(str(other_unit.pk))
     triage.get_by_role("button", name="Assign to this unit").click()
-    expect(page.locator(".messages")).to_contain_text("give the reason")
+    # issue 19: the panel comes back in place, the unit kept, the error beside the reason.
+    expect(triage.locator("#route-reason-error")).to_contain_text("give the reason")
+    expect(triage.locator("select[name=unit]")).to_have_value(str(other_unit.pk))
+    expect(page.locator(".messages")).to_have_count(0)
     assert Referral.objects.get(pk=referral.pk).status == Status.TRIAGE
 
-    triage = page.locator("#triage")
-    triage.locator("select[name=unit]").select_option(str(other_unit.pk))
     triage.get_by_label("Reason").fill("The family already knows this centre")
     triage.get_by_role("button", name="Assign to this unit").click()
     expect(page.locator(".messages")).to_contain_text(f"Assigned to {other_unit.name_en}")

@@ -10,6 +10,7 @@ from django.utils import timezone
 from referrals.models import AccessLog, Referral, ReferralEvent, Status
 from services.models import NeedCategory
 from tests import factories
+from tests.referrals.conftest import file_through_page
 
 pytestmark = pytest.mark.django_db
 
@@ -168,7 +169,8 @@ def test_the_queue_costs_the_same_queries_for_few_or_many_rows(
     factories.ReferralFactory.create_batch(
         2, referrer=referrer, referring_team=caring_team, status=Status.TRIAGE
     )
-    with django_assert_num_queries(15) as few:  # 14 + the session's two-factor device
+    # 14 + the session's two-factor device + the result count, capped at 1,000 (issue 19).
+    with django_assert_num_queries(16) as few:
         client.get(reverse("queue:index"))
     factories.ReferralFactory.create_batch(
         25, referrer=referrer, referring_team=caring_team, status=Status.TRIAGE
@@ -245,13 +247,20 @@ def test_a_forged_bulk_post_cannot_touch_another_offices_referral(
     client, district_officer, kt_referral, other_unit
 ):
     client.force_login(district_officer)
-    response = client.post(
-        reverse("queue:bulk"),
-        {"bulk_action": "cancel", "selected": [kt_referral.pk], "reason": "forged"},
-        follow=True,
-    )
-    assert "not in your districts" in response.content.decode()
-    assert Referral.objects.get(pk=kt_referral.pk).status == Status.TRIAGE
+    for confirmed in ("", "1"):  # the confirmation page, then its "Withdraw" (issue 19)
+        response = client.post(
+            reverse("queue:bulk"),
+            {
+                "bulk_action": "cancel",
+                "selected": [kt_referral.pk],
+                "reason": "forged",
+                "confirmed": confirmed,
+            },
+            follow=True,
+        )
+        assert "not in your districts" in response.content.decode()
+        assert kt_referral.reference not in response.content.decode()
+        assert Referral.objects.get(pk=kt_referral.pk).status == Status.TRIAGE
 
 
 def test_bulk_reassign_to_a_unit_outside_the_office_is_refused(client, district_officer, ssp):
@@ -291,14 +300,18 @@ def test_the_inbox_tabs(client, unit_worker, ssp, tab, expected):
     assert set(rows_of(response)) == {ssp[name].reference for name in expected}
 
 
-def test_the_inbox_shows_the_clock_and_offers_the_units_steps(client, unit_worker, ssp):
+def test_the_inbox_shows_the_clock_and_links_the_units_next_step(client, unit_worker, ssp):
+    """issue 19: a row offers its main next step as a link to the referral page's one
+    action form, not inline forms."""
     client.force_login(unit_worker)
     response = client.get(reverse("inbox:index"))
     page = response.content.decode()
     assert "accept or decline by" in page
     assert "Overdue" in page
     row = next(r for r in response.context["rows"] if r["referral"] == ssp["waiting"])
-    assert [t.action for t in row["transitions"]] == ["accept", "reject"]
+    assert row["step"].action == "accept"
+    detail = reverse("referrals:detail", args=[ssp["waiting"].public_id])
+    assert f'href="{detail}?action=accept&amp;next=' in page
 
 
 def test_accepting_from_the_inbox_returns_to_the_inbox(client, unit_worker, ssp):
@@ -350,7 +363,14 @@ def test_declining_returns_to_the_inbox_with_a_message_not_to_a_404(client, unit
     referral = ssp["waiting"]
     response = client.post(
         reverse("referrals:act", args=[referral.public_id]),
-        {"action": "reject", "reason": "full", "version": referral.version, "next": ""},
+        # Declining is destructive: "confirm" is the confirmation page's "Yes" (issue 19).
+        {
+            "action": "reject",
+            "reason": "full",
+            "version": referral.version,
+            "next": "",
+            "confirm": "1",
+        },
         follow=True,
     )
     assert response.status_code == 200
@@ -384,10 +404,10 @@ def test_a_declined_referral_shows_the_units_decision_not_the_next_units(
     client.force_login(unit_worker)
     response = client.get(reverse("inbox:index"), {"tab": "closed"})
     [row] = [r for r in response.context["rows"] if r["referral"].pk == referral.pk]
-    assert row["declined"] and row["transitions"] == []
+    assert row["declined"] and row["step"] is None
     html = response.content.decode()
     card = html[html.index(f'data-reference="{referral.reference}"') :]
-    card = card[: card.index("</li>")]
+    card = card[: card.index("</tr>")]
     assert "Declined by your unit" in card and "No places left" in card
     assert reverse("referrals:detail", args=[referral.public_id]) not in card
     assert "accept or decline by" not in card and "Assigned" not in card
@@ -420,7 +440,9 @@ def test_the_inbox_costs_the_same_queries_for_few_or_many_rows(
         )
 
     assigned(2)
-    with django_assert_num_queries(8) as few:  # 7 + the session's two-factor device
+    # 7 + the session's two-factor device + the tabs' counts (one aggregate) + the needs of
+    # the page's rows (one prefetch) (issue 19).
+    with django_assert_num_queries(10) as few:
         client.get(reverse("inbox:index"))
     assigned(25)
     with django_assert_num_queries(len(few.captured_queries)):
@@ -596,7 +618,7 @@ def test_a_referral_left_unrouted_shows_in_needs_action_with_how_long_it_waited(
     client.force_login(referrer)
     # Not urgent: urgent work is in "needs action now" from the start.
     form = referral_form(risk_factors=["unsafe_home"])
-    assert client.post(reverse("referrals:new"), form).status_code == 302
+    assert file_through_page(client, form).status_code == 302
     referral = Referral.objects.get(referrer=referrer)
     assert referral.status == Status.SUBMITTED  # nothing routed it
 
