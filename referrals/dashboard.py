@@ -18,59 +18,62 @@ scope. Periods are in Hong Kong time; ``now`` is an argument so that tests can p
 - the 90-day cohort: referrals submitted in the last 90 days;
 - decisions: status changes (timeline events of kind "status") to ``accepted`` or
   ``rejected`` made in the last 90 days on cohort referrals;
-- median hours to acceptance: over the cohort referrals that were accepted, the median of
-  (their first acceptance − ``submitted_at``), in hours;
+- median (and 90th percentile) hours to acceptance: over the cohort referrals that were
+  accepted, of (their first acceptance − ``submitted_at``), in hours;
 - acceptance rate: acceptances / decisions; rejection (decline) rate: declines / decisions.
   Both empty when no unit decided anything;
-- top needs: the 5 need categories named by the most cohort referrals.
+- top needs: the 5 need categories named by the most cohort referrals;
+- the working view (weekly trends, time to closure, outcomes and reasons):
+  ``referrals.dashboard_trends``.
 
-Rows. One per district in scope (every district, also with nothing to count) and one per unit
-type. The caseload columns (received, open, triage, overdue, escalated) put a referral under
-the type of the unit it is assigned to now, or under "No unit yet"; the decision columns
-(median, rates) put each decision under the type of the unit that made it, so that one unit's
-decline is not booked against the unit that took the referral afterwards. The totals row
-covers the whole scope; its median is the median of all first acceptances, not of the rows.
+Rows. One per district in scope (every district, also with nothing to count), one per
+sub-district with something to count (and "No sub-district"), one per unit type and one per
+unit. The caseload columns (received, open, triage, overdue, escalated) put a referral under
+the unit it is assigned to now (and that unit's type), or under "No unit yet"; the decision
+columns (median, rates) put each decision under the unit that made it (and its type), so that
+one unit's decline is not booked against the unit that took the referral afterwards. A
+sub-district row has the caseload columns only. The totals row covers the whole scope; its
+median is the median of all first acceptances, not of the rows.
 
-Queries. Four, whatever the number of referrals or districts: the unit types, the caseload
-counts grouped by (district, assigned unit type), the decisions (on PostgreSQL counted and
-their medians taken with ``percentile_cont`` over grouping sets by district, by unit type and
-overall, in the database; elsewhere the same rows reduced in Python), and the top needs. The
-result holds no translated text (names are resolved through ``.name`` when shown), so one
-cache entry per scope serves both languages for ``CACHE_SECONDS``.
+Queries. Nine, whatever the number of referrals or districts (``dashboard_counts`` and
+``dashboard_trends``): the unit types, the caseload grouped by (district, sub-district,
+assigned unit, its type), the decisions (on PostgreSQL counted and their percentiles taken
+with ``percentile_cont`` over grouping sets by district, unit type, unit and overall, in the
+database; elsewhere the same rows reduced in Python), the top needs, the names of the
+sub-districts and units counted, the weekly trends, the closures and the reasons. The result
+holds no translated text (names are resolved through ``.name`` when shown), so one cache
+entry per scope serves both languages for ``CACHE_SECONDS``.
 """
 
-import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from django.core.cache import cache
-from django.db import connection
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Value, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from accounts.models import User
 from accounts.selectors import districts_covered_by
-from districts.models import District
-from referrals.models import (
-    OPEN_STATUSES,
-    ContactAttempt,
-    ContactOutcome,
-    Referral,
-    ReferralEvent,
-    Status,
+from districts.models import District, SubDistrict
+from referrals.dashboard_counts import caseload, decisions, top_needs
+from referrals.dashboard_trends import (
+    HONG_KONG,
+    Outcomes,
+    Week,
+    add_reasons,
+    closures,
+    trend_start,
+    weekly_trends,
 )
-from referrals.selectors import overdue_q
-from services.models import NeedCategory, UnitType
+from referrals.models import ContactAttempt, ContactOutcome, Referral
+from services.models import NeedCategory, ServiceUnit, UnitType
 
-HONG_KONG = ZoneInfo("Asia/Hong_Kong")
 COHORT_DAYS = 90
 TOP_NEEDS = 5
 CACHE_SECONDS = 60
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 3: sub-districts, units, trends, outcomes (issue 19)
 
 
 def dashboard_districts(*, user: User) -> list[District]:
@@ -95,6 +98,7 @@ class Figures:
     accepted: int = 0
     rejected: int = 0
     median_hours: float | None = None
+    p90_hours: float | None = None
 
     @property
     def decisions(self) -> int:
@@ -113,18 +117,34 @@ class Figures:
     def is_empty(self) -> bool:
         return not (any(getattr(self, name) for name in CASELOAD) or self.decisions)
 
+    def add_caseload(self, group: dict) -> None:
+        for name in CASELOAD:
+            setattr(self, name, getattr(self, name) + group[name])
+
+
+Group = District | SubDistrict | UnitType | ServiceUnit
+
 
 @dataclass
 class Row:
-    """A table row: a district, a unit type, or (``group`` None) the referrals without a unit."""
+    """A table row: a district, sub-district, unit type or unit, or (``group`` None) the
+    referrals without a unit (without a sub-district, in the sub-districts' table)."""
 
     key: str
-    group: District | UnitType | None
+    group: Group | None
     figures: Figures = field(default_factory=Figures)
+    empty_name: str = "unit"  # "unit" or "sub_district": which "none" the row stands for
+
+    def __str__(self) -> str:  # the row's name, as lists of names show it (``join_list``)
+        return self.name
 
     @property
     def name(self) -> str:
-        return self.group.name if self.group is not None else gettext("No unit yet")
+        if self.group is not None:
+            return self.group.name
+        if self.empty_name == "sub_district":
+            return gettext("No sub-district recorded")
+        return gettext("No unit yet")
 
 
 @dataclass
@@ -145,6 +165,12 @@ class Dashboard:
     top_needs: list[NeedCount]
     # Urgent notices of the cohort's days: notices → people → reached → urgent support.
     notices: dict[str, int] = field(default_factory=dict)
+    # The working view (issue 19).
+    sub_districts: list[Row] = field(default_factory=list)
+    units: list[Row] = field(default_factory=list)
+    trend_start: datetime | None = None
+    weeks: list[Week] = field(default_factory=list)
+    outcomes: Outcomes = field(default_factory=Outcomes)
 
 
 def period_starts(now: datetime) -> tuple[datetime, datetime, datetime]:
@@ -169,42 +195,55 @@ def dashboard_cached(*, districts: list[District]) -> Dashboard:
     return dashboard
 
 
+class _Rows:
+    """The rows of one grouping (by its ids), made when first counted into."""
+
+    def __init__(self, empty_name: str = "unit"):
+        self.rows: dict[int | None, Row] = {}
+        self.empty_name = empty_name
+
+    def __getitem__(self, pk: int | None) -> Figures:
+        if pk not in self.rows:
+            self.rows[pk] = Row(key="", group=None, empty_name=self.empty_name)
+        return self.rows[pk].figures
+
+    def named(self, groups: dict) -> list[Row]:
+        """The rows with something to count, by code, the "none" row last."""
+        for pk, row in self.rows.items():
+            row.group = groups.get(pk)
+            row.key = row.group.code if row.group is not None else ""
+        rows = [row for row in self.rows.values() if not row.figures.is_empty]
+        return sorted(rows, key=lambda row: (row.group is None, row.key))
+
+
 def dashboard_figures(*, districts: list[District], now: datetime) -> Dashboard:
     """The dashboard for ``districts`` as of ``now`` (definitions in the module docstring)."""
     week_start, month_start, cohort_start = period_starts(now)
-    district_ids = [district.pk for district in districts]
+    ids = [district.pk for district in districts]
     by_district = {d.pk: Row(key=d.code, group=d) for d in districts}
-    by_unit_type: dict[int | None, Row] = {}
     unit_types = {unit_type.pk: unit_type for unit_type in UnitType.objects.all()}
-
-    def unit_type_row(unit_type_id: int | None) -> Row:
-        if unit_type_id not in by_unit_type:
-            unit_type = unit_types.get(unit_type_id)
-            by_unit_type[unit_type_id] = Row(
-                key=unit_type.code if unit_type else "", group=unit_type
-            )
-        return by_unit_type[unit_type_id]
+    by_sub_district, by_unit_type, by_unit = _Rows("sub_district"), _Rows(), _Rows()
 
     total = Figures()
-    for group in _caseload(district_ids, week_start=week_start, month_start=month_start, now=now):
+    for group in caseload(ids, week_start=week_start, month_start=month_start, now=now):
         for figures in (
             by_district[group["district_id"]].figures,
-            unit_type_row(group["unit_type"]).figures,
+            by_sub_district[group["sub_district_id"]],
+            by_unit_type[group["unit_type"]],
+            by_unit[group["assigned_unit_id"]],
             total,
         ):
-            for name in CASELOAD:
-                setattr(figures, name, getattr(figures, name) + group[name])
+            figures.add_caseload(group)
 
-    for (grouping, pk), (accepted, rejected, median_hours) in _decisions(
-        district_ids, since=cohort_start, now=now
-    ).items():
+    rows = {"district": by_district, "unit_type": by_unit_type, "unit": by_unit}
+    for (grouping, pk), counted in decisions(ids, since=cohort_start, now=now).items():
         if grouping == "district":
             figures = by_district[pk].figures
-        elif grouping == "unit_type":
-            figures = unit_type_row(pk).figures
-        else:
+        elif grouping == "total":
             figures = total
-        figures.accepted, figures.rejected, figures.median_hours = accepted, rejected, median_hours
+        else:
+            figures = rows[grouping][pk]
+        figures.accepted, figures.rejected, figures.median_hours, figures.p90_hours = counted
 
     return Dashboard(
         now=now,
@@ -212,159 +251,37 @@ def dashboard_figures(*, districts: list[District], now: datetime) -> Dashboard:
         month_start=month_start,
         cohort_start=cohort_start,
         districts=list(by_district.values()),
-        unit_types=sorted(
-            (row for row in by_unit_type.values() if not row.figures.is_empty),
-            key=lambda row: (row.group is None, row.key),
-        ),
+        unit_types=by_unit_type.named(unit_types),
         total=total,
-        top_needs=_top_needs(district_ids, since=cohort_start, now=now),
-        notices=notice_funnel(district_ids=district_ids, since=cohort_start),
+        top_needs=[
+            NeedCount(need=need, referrals=need.referral_count)
+            for need in top_needs(ids, since=cohort_start, now=now, limit=TOP_NEEDS)
+        ],
+        notices=notice_funnel(district_ids=ids, since=cohort_start),
+        sub_districts=by_sub_district.named(_sub_districts(by_sub_district.rows)),
+        units=by_unit.named(_units(by_unit.rows)),
+        trend_start=trend_start(now),
+        weeks=weekly_trends(ids, now=now),
+        outcomes=add_reasons(
+            closures(ids, since=cohort_start, now=now), ids, since=cohort_start, now=now
+        ),
     )
 
 
-def _caseload(district_ids, *, week_start, month_start, now) -> QuerySet:
-    """Caseload counts grouped by (district, type of the assigned unit), in one statement of
-    two parts: the open referrals, and the referrals received this week or month. Each part
-    reads only the rows it counts, so the cost follows the open work and the month's intake,
-    not the years of closed referrals behind them."""
-    in_scope = Referral.objects.filter(district_id__in=district_ids).values(
-        "district_id", unit_type=F("assigned_unit__unit_type_id")
-    )
-    none = Value(0)
-
-    # A column of the index rather than the primary key, so that PostgreSQL can answer from
-    # an index that includes the columns counted, without reading the table.
-    def number(condition: Q | None = None) -> Count:
-        return Count("district_id", filter=condition)
-
-    open_work = (
-        in_scope.filter(status__in=OPEN_STATUSES)
-        .annotate(
-            received_week=none,
-            received_month=none,
-            open=number(),
-            triage=number(Q(status=Status.TRIAGE)),
-            overdue=number(overdue_q(now)),
-            escalated=number(Q(escalated_at__isnull=False)),
-        )
-        .order_by()
-    )
-    received = (
-        in_scope.filter(submitted_at__gte=min(week_start, month_start), submitted_at__lte=now)
-        .exclude(status=Status.DRAFT)
-        .annotate(
-            received_week=number(Q(submitted_at__gte=week_start)),
-            received_month=number(Q(submitted_at__gte=month_start)),
-            open=none,
-            triage=none,
-            overdue=none,
-            escalated=none,
-        )
-        .order_by()
-    )
-    return open_work.union(received, all=True)
+# ``or [0]``: asked even when there is nothing to name, so that the page always costs the
+# same number of queries (an empty ``__in`` would skip the query).
 
 
-def _cohort(district_ids, *, since, now) -> QuerySet:
-    return Referral.objects.filter(
-        district_id__in=district_ids, submitted_at__gte=since, submitted_at__lte=now
-    ).exclude(status=Status.DRAFT)
+def _sub_districts(pks) -> dict[int, SubDistrict]:
+    wanted = [pk for pk in pks if pk is not None] or [0]
+    found = SubDistrict.objects.filter(pk__in=wanted).only("code", "name_en", "name_zh")
+    return {sub_district.pk: sub_district for sub_district in found}
 
 
-DecisionFigures = tuple[int, int, float | None]  # accepted, rejected, median hours
-
-
-def _decisions(
-    district_ids, *, since, now, in_database: bool | None = None
-) -> dict[tuple[str, int | None], DecisionFigures]:
-    """Acceptances, declines and the median hours to first acceptance, keyed
-    ("district", district id), ("unit_type", unit type id or None) and ("total", None).
-    Reduced in the database on PostgreSQL (``in_database`` None), in Python elsewhere."""
-    decisions = (
-        ReferralEvent.objects.filter(
-            kind=ReferralEvent.Kind.STATUS,
-            to_status__in=[Status.ACCEPTED, Status.REJECTED],
-            at__gte=since,
-            at__lte=now,
-            referral__district_id__in=district_ids,
-            referral__submitted_at__gte=since,
-            referral__submitted_at__lte=now,
-        )
-        .exclude(referral__status=Status.DRAFT)
-        .annotate(
-            # 1 for a referral's first acceptance (and first decline).
-            nth=Window(RowNumber(), partition_by=[F("referral_id"), F("to_status")], order_by="at"),
-        )
-        .values(
-            "to_status",
-            "nth",
-            district=F("referral__district_id"),
-            unit_type=F("unit__unit_type_id"),
-            waited=F("at") - F("referral__submitted_at"),
-        )
-        .order_by()
-    )
-    if in_database is None:
-        in_database = connection.vendor == "postgresql"
-    return _decisions_in_postgresql(decisions) if in_database else _reduce_decisions(decisions)
-
-
-def _reduce_decisions(decisions) -> dict[tuple[str, int | None], DecisionFigures]:
-    accepted: dict[tuple[str, int | None], int] = {}
-    rejected: dict[tuple[str, int | None], int] = {}
-    waits: dict[tuple[str, int | None], list[float]] = {}
-    for row in decisions:
-        keys = (("district", row["district"]), ("unit_type", row["unit_type"]), ("total", None))
-        tally = rejected if row["to_status"] == Status.REJECTED else accepted
-        for key in keys:
-            tally[key] = tally.get(key, 0) + 1
-        if tally is accepted and row["nth"] == 1:
-            for key in keys:
-                waits.setdefault(key, []).append(row["waited"].total_seconds() / 3600)
-    return {
-        key: (
-            accepted.get(key, 0),
-            rejected.get(key, 0),
-            statistics.median(waits[key]) if key in waits else None,
-        )
-        for key in accepted.keys() | rejected.keys()
-    }
-
-
-def _decisions_in_postgresql(decisions: QuerySet) -> dict[tuple[str, int | None], DecisionFigures]:
-    inner, inner_params = decisions.query.sql_with_params()
-    # ``inner`` is the ORM's SQL; every value, its own and ours, goes in as a parameter.
-    sql = (
-        "SELECT GROUPING(district), GROUPING(unit_type), district, unit_type, "  # noqa: S608
-        "COUNT(*) FILTER (WHERE to_status = %s), COUNT(*) FILTER (WHERE to_status = %s), "
-        "percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM waited) / 3600) "
-        "FILTER (WHERE to_status = %s AND nth = 1) "
-        f"FROM ({inner}) AS decision "
-        "GROUP BY GROUPING SETS ((district), (unit_type), ())"
-    )
-    params = (Status.ACCEPTED, Status.REJECTED, Status.ACCEPTED, *inner_params)
-    result = {}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        for all_districts, all_unit_types, district, unit_type, *figures in cursor.fetchall():
-            if not all_districts:
-                key = ("district", district)
-            elif not all_unit_types:
-                key = ("unit_type", unit_type)
-            else:
-                key = ("total", None)
-            accepted, rejected, median = figures
-            result[key] = (accepted, rejected, None if median is None else float(median))
-    return result
-
-
-def _top_needs(district_ids, *, since, now) -> list[NeedCount]:
-    needs = (
-        NeedCategory.objects.filter(referrals__in=_cohort(district_ids, since=since, now=now))
-        .annotate(referral_count=Count("referrals"))
-        .order_by("-referral_count", "ordering", "code")[:TOP_NEEDS]
-    )
-    return [NeedCount(need=need, referrals=need.referral_count) for need in needs]
+def _units(pks) -> dict[int, ServiceUnit]:
+    wanted = [pk for pk in pks if pk is not None] or [0]
+    found = ServiceUnit.objects.filter(pk__in=wanted).only("code", "name_en", "name_zh")
+    return {unit.pk: unit for unit in found}
 
 
 def notice_funnel(*, district_ids=None, since: datetime | None = None) -> dict[str, int]:

@@ -2,7 +2,7 @@
 
 Both start from ``dashboard_districts``: no districts in scope (or a ``district`` filter
 outside it) is a 404. The figures come from ``referrals.dashboard`` (cached a minute); this
-module only lays them out: tables, inline SVG bar charts, CSV.
+module only lays them out: tables, inline SVG charts (each with its numbers as a table), CSV.
 """
 
 import csv
@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext
 from django.views.decorators.http import require_GET
@@ -26,9 +27,10 @@ from referrals.dashboard import (
     dashboard_districts,
     dashboard_panels,
 )
-from referrals.web.charts import BarChart, bar_chart
+from referrals.dashboard_trends import TOP_REASONS, WEEKS
+from referrals.web.charts import BarChart, LineChart, bar_chart, line_chart
 
-# (heading, attribute of Figures, kind): the columns of both tables and of the CSV.
+# (heading, attribute of Figures, kind): the columns of the tables and of the CSV.
 COLUMNS = [
     (gettext_lazy("Received this week"), "received_week", "count"),
     (gettext_lazy("Received this month"), "received_month", "count"),
@@ -37,14 +39,28 @@ COLUMNS = [
     (gettext_lazy("Overdue"), "overdue", "count"),
     (gettext_lazy("Escalated"), "escalated", "count"),
     (gettext_lazy("Median hours to acceptance"), "median_hours", "decimal"),
+    (gettext_lazy("90th percentile hours to acceptance"), "p90_hours", "decimal"),
     (gettext_lazy("Acceptance rate (%)"), "acceptance_rate", "decimal"),
     (gettext_lazy("Rejection rate (%)"), "rejection_rate", "decimal"),
 ]
+# A sub-district has the caseload only: decisions are the units', not the areas'.
+CASELOAD_COLUMNS = COLUMNS[:6]
+# The units' table: what a unit receives, decides and holds.
+UNIT_COLUMNS = [
+    COLUMNS[1],
+    (gettext_lazy("Accepted"), "accepted", "count"),
+    (gettext_lazy("Declined"), "rejected", "count"),
+    COLUMNS[2],
+    COLUMNS[4],
+    COLUMNS[6],
+]
+SUB_DISTRICTS_CHARTED = 12  # the busiest; the table under the chart has every one
+REASON_CHARS = 48  # a reason is cut there, to fit on a phone
 
 
-def _cells(figures: Figures, *, empty: str) -> list[str]:
+def _cells(figures: Figures, *, empty: str, columns=COLUMNS) -> list[str]:
     cells = []
-    for _heading, name, kind in COLUMNS:
+    for _heading, name, kind in columns:
         value = getattr(figures, name)
         if value is None:
             cells.append(empty)
@@ -53,6 +69,10 @@ def _cells(figures: Figures, *, empty: str) -> list[str]:
         else:
             cells.append(str(value))
     return cells
+
+
+def _hours(value: float | None, *, empty: str) -> str:
+    return empty if value is None else f"{value:.1f}"
 
 
 def _scope(request: HttpRequest) -> tuple[list[District], list[District], District | None]:
@@ -69,11 +89,19 @@ def _scope(request: HttpRequest) -> tuple[list[District], list[District], Distri
     return districts, chosen, chosen[0]
 
 
+def _headings(columns) -> list[str]:
+    return [heading for heading, _name, _kind in columns]
+
+
 @login_required
 @require_GET
 def dashboard_index(request: HttpRequest) -> HttpResponse:
     scope, shown, district = _scope(request)
     dashboard = dashboard_cached(districts=shown)
+
+    def rows(of, columns=COLUMNS):
+        return [(row, _cells(row.figures, empty="—", columns=columns)) for row in of]
+
     return render(
         request,
         "referrals/dashboard.html",
@@ -81,26 +109,55 @@ def dashboard_index(request: HttpRequest) -> HttpResponse:
             "dashboard": dashboard,
             "scope": scope,
             "district": district,
-            "headings": [heading for heading, _name, _kind in COLUMNS],
-            "district_rows": [(row, _cells(row.figures, empty="—")) for row in dashboard.districts],
-            "unit_type_rows": [
-                (row, _cells(row.figures, empty="—")) for row in dashboard.unit_types
-            ],
+            "headings": _headings(COLUMNS),
+            "district_rows": rows(dashboard.districts),
+            "unit_type_rows": rows(dashboard.unit_types),
             "total_cells": _cells(dashboard.total, empty="—"),
+            "sub_district_headings": _headings(CASELOAD_COLUMNS),
+            "sub_district_rows": rows(dashboard.sub_districts, CASELOAD_COLUMNS),
+            "unit_headings": _headings(UNIT_COLUMNS),
+            "unit_rows": rows(dashboard.units, UNIT_COLUMNS),
+            "times": _times(dashboard, empty="—"),
+            "trend_chart": _trend_chart(dashboard),
             "charts": _charts(dashboard),
+            "working_charts": _working_charts(dashboard),
             "cohort_days": COHORT_DAYS,
             "top_needs_count": TOP_NEEDS,
+            "top_reasons_count": TOP_REASONS,
+            "weeks": WEEKS,
             # Other apps' cards (outreach's figures), registered with ``register_panel``.
             "panels": dashboard_panels(user=request.user, districts=shown),
         },
     )
 
 
+def _times(dashboard: Dashboard, *, empty: str) -> list[tuple[str, str, str, str]]:
+    """(id, what, median hours, 90th percentile hours) of the time to acceptance and the
+    time to closure."""
+    total, outcomes = dashboard.total, dashboard.outcomes
+    return [
+        (
+            "acceptance",
+            _("Submission to first acceptance"),
+            _hours(total.median_hours, empty=empty),
+            _hours(total.p90_hours, empty=empty),
+        ),
+        (
+            "closure",
+            _("Submission to closure (completed or failed)"),
+            _hours(outcomes.closure_median_hours, empty=empty),
+            _hours(outcomes.closure_p90_hours, empty=empty),
+        ),
+    ]
+
+
 @login_required
 @require_GET
 def dashboard_export(request: HttpRequest) -> HttpResponse:
-    """The district and unit-type tables as CSV, headed in the reader's language; UTF-8 with
-    a byte-order mark so that Excel shows the Chinese names."""
+    """The tables as CSV, headed in the reader's language; UTF-8 with a byte-order mark so
+    that Excel shows the Chinese names. The figures' table first (districts, sub-districts,
+    unit types, units, total), then, each under its own heading row, the weeks and the
+    outcomes. The reasons (free text written about people's cases) stay on the page."""
     _scope_districts, shown, district = _scope(request)
     dashboard = dashboard_cached(districts=shown)
     day = timezone.localtime(dashboard.now, HONG_KONG).date().isoformat()
@@ -111,23 +168,63 @@ def dashboard_export(request: HttpRequest) -> HttpResponse:
     )
     response.write("\ufeff")
     writer = csv.writer(response)
-    writer.writerow(
-        [
-            _("Table"),
-            _("Code"),
-            pgettext("district or unit type", "Name"),
-            *(str(h) for h, _n, _k in COLUMNS),
-        ]
-    )
-    for row in dashboard.districts:
-        writer.writerow([_("District"), row.key, row.name, *_cells(row.figures, empty="")])
-    for row in dashboard.unit_types:
-        writer.writerow([_("Unit type"), row.key, row.name, *_cells(row.figures, empty="")])
+    name = pgettext("district or unit type", "Name")
+    writer.writerow([_("Table"), _("Code"), name, *(str(h) for h in _headings(COLUMNS))])
+    for table, rows in [
+        (_("District"), dashboard.districts),
+        (_("Sub-district"), dashboard.sub_districts),
+        (_("Unit type"), dashboard.unit_types),
+        (_("Unit"), dashboard.units),
+    ]:
+        for row in rows:
+            writer.writerow([table, row.key, row.name, *_cells(row.figures, empty="")])
     writer.writerow([_("Total"), "", _("All districts shown"), *_cells(dashboard.total, empty="")])
+    writer.writerow([])
+    writer.writerow([_("Table"), _("Week starting"), _("Received"), _("Accepted"), _("Completed")])
+    for week in dashboard.weeks:
+        start = week.start.isoformat()
+        writer.writerow([_("Week"), start, week.received, week.accepted, week.completed])
+    writer.writerow([])
+    writer.writerow([_("Table"), _("Figure"), _("Value")])
+    outcomes = dashboard.outcomes
+    for label, value in [
+        (_("Completed"), outcomes.completed),
+        (_("Failed"), outcomes.failed),
+        (_("Declines by a unit"), outcomes.declined_steps),
+        (_("Failures recorded by a unit"), outcomes.failed_steps),
+    ]:
+        writer.writerow([_("Outcomes"), label, value])
+    for _id, label, median, p90 in _times(dashboard, empty=""):
+        writer.writerow([_("Median hours"), label, median])
+        writer.writerow([_("90th percentile hours"), label, p90])
     return response
 
 
 # --- Charts: what the dashboard draws (geometry in referrals/web/charts.py) ---------------
+
+
+def _trend_chart(dashboard: Dashboard) -> LineChart:
+    weeks = dashboard.weeks
+    return line_chart(
+        chart_id="chart-trend",
+        title=_("Referrals per week, last %(weeks)s weeks") % {"weeks": WEEKS},
+        description=_(
+            "Lines for referrals received, acceptances by units and referrals completed, "
+            "per week from Monday; the numbers are in the table under the chart."
+        ),
+        series=[
+            ("line-received", _("Received")),
+            ("line-accepted", _("Accepted")),
+            ("line-completed", _("Completed")),
+        ],
+        labels=[f"{week.start.month}/{week.start.day}" for week in weeks],
+        values=[
+            [week.received for week in weeks],
+            [week.accepted for week in weeks],
+            [week.completed for week in weeks],
+        ],
+        row_heading=_("Week from Monday"),
+    )
 
 
 def _charts(dashboard: Dashboard) -> list[BarChart]:
@@ -145,6 +242,7 @@ def _charts(dashboard: Dashboard) -> list[BarChart]:
                 (row.name, [row.figures.received_week, row.figures.received_month])
                 for row in districts
             ],
+            row_heading=_("District"),
         ),
         bar_chart(
             chart_id="chart-open",
@@ -162,6 +260,7 @@ def _charts(dashboard: Dashboard) -> list[BarChart]:
                 (row.name, [row.figures.open, row.figures.triage, row.figures.overdue])
                 for row in districts
             ],
+            row_heading=_("District"),
         ),
         bar_chart(
             chart_id="chart-needs",
@@ -172,5 +271,64 @@ def _charts(dashboard: Dashboard) -> list[BarChart]:
             ),
             series=[("bar-need", _("Referrals"))],
             rows=[(item.need.name, [item.referrals]) for item in dashboard.top_needs],
+            row_heading=_("Need"),
         ),
     ]
+
+
+def _reason_rows(reasons, other: int) -> list[tuple[str, list[int]]]:
+    rows = [
+        (Truncator(item.reason).chars(REASON_CHARS) or _("No reason recorded"), [item.count])
+        for item in reasons
+    ]
+    return rows + ([(_("Other reasons"), [other])] if other else [])
+
+
+def _working_charts(dashboard: Dashboard) -> dict[str, BarChart]:
+    outcomes = dashboard.outcomes
+    busiest = sorted(dashboard.sub_districts, key=lambda row: -row.figures.open)
+    written = _("each bar's number is written next to it and in the table under the chart.")
+    reasons = _("Reason")
+    return {
+        "sub_districts": bar_chart(
+            chart_id="chart-sub-districts",
+            title=_("Open and received this month, by sub-district"),
+            description=_("The busiest sub-districts by open referrals; %(written)s")
+            % {"written": written},
+            series=[("bar-open", _("Open")), ("bar-month", _("Received this month"))],
+            rows=[
+                (row.name, [row.figures.open, row.figures.received_month])
+                for row in busiest[:SUB_DISTRICTS_CHARTED]
+            ],
+            row_heading=_("Sub-district"),
+        ),
+        "outcomes": bar_chart(
+            chart_id="chart-outcomes",
+            title=_("Outcomes in the last %(days)s days") % {"days": COHORT_DAYS},
+            description=_("Referrals completed and failed, and declines by units; %(written)s")
+            % {"written": written},
+            series=[("bar-outcome", _("Number"))],
+            rows=[
+                (_("Completed"), [outcomes.completed]),
+                (_("Failed"), [outcomes.failed]),
+                (_("Declines by a unit"), [outcomes.declined_steps]),
+            ],
+            row_heading=_("Outcome"),
+        ),
+        "declined": bar_chart(
+            chart_id="chart-declined-reasons",
+            title=_("Why units declined"),
+            description=_("The reasons given most often; %(written)s") % {"written": written},
+            series=[("bar-declined", _("Declines"))],
+            rows=_reason_rows(outcomes.declined_reasons, outcomes.declined_other),
+            row_heading=reasons,
+        ),
+        "failed": bar_chart(
+            chart_id="chart-failed-reasons",
+            title=_("Why cases failed"),
+            description=_("The reasons given most often; %(written)s") % {"written": written},
+            series=[("bar-failed", _("Failures"))],
+            rows=_reason_rows(outcomes.failed_reasons, outcomes.failed_other),
+            row_heading=reasons,
+        ),
+    }

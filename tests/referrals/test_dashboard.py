@@ -11,7 +11,7 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import translation
 
-from referrals import dashboard
+from referrals import dashboard, dashboard_counts, dashboard_trends
 from referrals.dashboard import (
     HONG_KONG,
     Figures,
@@ -224,10 +224,15 @@ def test_exact_figures_for_an_office(office_data):
 def test_the_database_and_python_reductions_agree(office_data):
     since = NOW - timedelta(days=dashboard.COHORT_DAYS)
     ids = [factories.district("F").pk, factories.district("J").pk]
-    in_database = dashboard._decisions(ids, since=since, now=NOW, in_database=True)
-    in_python = dashboard._decisions(ids, since=since, now=NOW, in_database=False)
-    assert in_database == in_python  # these hours are exact in binary floating point
-    assert in_database[("total", None)] == (4, 1, 10.0)
+    in_database = dashboard_counts.decisions(ids, since=since, now=NOW, in_database=True)
+    in_python = dashboard_counts.decisions(ids, since=since, now=NOW, in_database=False)
+    # The same interpolation in both: percentile_cont's, so even the 90th percentile's
+    # floating point agrees.
+    assert in_database == in_python
+    # First acceptances 4 h, 10 h, 30 h: the 90th percentile is 10 + 0.8 × 20.
+    assert in_database[("total", None)] == (4, 1, 10.0, pytest.approx(26.0))
+    # Per deciding unit: the IFSC's first acceptances 10 h and 4 h, its decline of r4.
+    assert in_database[("unit", office_data["r3"].assigned_unit_id)][:3] == (3, 1, 7.0)
 
 
 @pytest.mark.parametrize(
@@ -397,8 +402,16 @@ def test_the_page_draws_accessible_svg_charts_with_the_numbers(
     assert bar_values(chart(page, "chart-open")) == ["4", "1", "1"]  # open, triage, overdue
     assert bar_values(chart(page, "chart-needs")) == ["3", "2", "1", "1"]
     # The longest bar fills the bar area; the others are in proportion.
-    assert re.findall(r'<rect class="bar-open"[^>]*width="([\d.]+)"', page) == ["290.0"]
-    assert re.findall(r'<rect class="bar-triage"[^>]*width="([\d.]+)"', page) == ["72.5"]
+    open_chart = chart(page, "chart-open")
+    assert re.findall(r'<rect class="bar-open"[^>]*width="([\d.]+)"', open_chart) == ["290.0"]
+    assert re.findall(r'<rect class="bar-triage"[^>]*width="([\d.]+)"', open_chart) == ["72.5"]
+    # The same numbers as a table right after the chart, inside the figure.
+    assert re.search(
+        r'<table class="table figures" id="chart-open-table">.*<th scope="row">Sham Shui Po</th>'
+        r"<td>4</td><td>1</td><td>1</td>",
+        open_chart,
+        re.S,
+    )
     assert 'id="how-counted"' in page
 
 
@@ -406,10 +419,10 @@ def test_the_tables_show_figures_totals_and_no_unit_yet(client, district_officer
     client.force_login(district_officer)
     response = client.get(INDEX)
     page = response.content.decode()
-    total = ["2", "3", "4", "1", "1", "1", "10.0", "80.0", "20.0"]
+    total = ["2", "3", "4", "1", "1", "1", "10.0", "26.0", "80.0", "20.0"]
     assert response.context["total_cells"] == total
     no_unit = {row.key: cells for row, cells in response.context["unit_type_rows"]}[""]
-    assert no_unit == ["1", "1", "1", "1", "0", "0", "—", "—", "—"]
+    assert no_unit == ["1", "1", "1", "1", "0", "0", "—", "—", "—", "—"]
     assert "No unit yet" in page
     assert "Integrated Family Service Centre" in page
     assert '<tr data-code="mental_health"><th scope="row">Mental health</th><td>3</td>' in page
@@ -467,19 +480,29 @@ def test_the_export_in_english(client, district_officer, office_data):
         "Overdue",
         "Escalated",
         "Median hours to acceptance",
+        "90th percentile hours to acceptance",
         "Acceptance rate (%)",
         "Rejection rate (%)",
     ]
     assert rows[1][:3] == ["District", "F", "Sham Shui Po"]
-    assert [row[:3] for row in rows[2:]] == [
+    figures = rows[: rows.index([])]
+    units = {
+        r.assigned_unit.code: r.assigned_unit.name_en
+        for r in [office_data["r2"], office_data["r4"]]
+    }
+    assert [row[:3] for row in figures[2:]] == [
+        ["Sub-district", "", "No sub-district recorded"],
         ["Unit type", "ICCMW", "Integrated Community Centre for Mental Wellness"],
         ["Unit type", "IFSC", "Integrated Family Service Centre"],
         ["Unit type", "", "No unit yet"],
+        *[["Unit", code, name] for code, name in sorted(units.items())],
+        ["Unit", "", "No unit yet"],
         ["Total", "", "All districts shown"],
     ]
     # The figures, with empty cells where there is nothing to divide or take a median of.
-    assert rows[4][3:] == ["1", "1", "1", "1", "0", "0", "", "", ""]
-    assert rows[1][3:] == rows[-1][3:]
+    assert figures[5][3:] == ["1", "1", "1", "1", "0", "0", "", "", "", ""]
+    assert figures[1][3:] == figures[-1][3:]
+    assert figures[2][3:9] == figures[1][3:9]  # every referral has no sub-district here
 
 
 def test_the_export_in_chinese(client, district_officer, office_data):
@@ -501,8 +524,10 @@ def test_the_export_in_chinese(client, district_officer, office_data):
 # session, user, the session's two-factor device (django-otp), the navigation's context
 # query, the scope
 WARM_PAGE = 5
-# ... and unit types, caseload, decisions, top needs, the urgent notices' funnel
-COLD_PAGE = WARM_PAGE + 5
+# ... and unit types, caseload, decisions, top needs, the urgent notices' funnel, and (issue
+# 19's working view, 5 more) the names of the sub-districts and of the units counted, the
+# weekly trends, the closures, the declines' and failures' reasons
+COLD_PAGE = WARM_PAGE + 10
 # ... and, on the page (not the CSV), the panels other apps add: outreach's totals, one query
 PANELS = 1
 
@@ -569,4 +594,12 @@ def test_the_export_costs_fixed_queries_cold_and_warm(
     cache.clear()
     with django_assert_num_queries(COLD_PAGE - 1):
         rows = read_csv(client.get(EXPORT))
-    assert len(rows) == 1 + 18 + 7 + 1
+    figures = rows[: rows.index([])]
+    tables = [row[0] for row in figures[1:]]
+    assert (tables.count("District"), tables.count("Unit type"), tables.count("Total")) == (
+        18,
+        7,
+        1,
+    )
+    assert tables.count("Unit") == 2 + 5 + 1  # office_data's two, more_referrals' five, none
+    assert len(rows) == len(figures) + 1 + 1 + dashboard_trends.WEEKS + 1 + 1 + 4 + 4
