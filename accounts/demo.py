@@ -80,6 +80,27 @@ DEMO_USERS = [
         "carer-hotline-01",
         "unit staff, Carer Support Hotline 182183 (reaches the people urgent notices name)",
     ),
+    DemoUser(
+        "worker.decc.ssp",
+        "Tang Mei Fung",
+        Membership.Role.UNIT_STAFF,
+        "decc-f-01",
+        "unit staff, Sham Shui Po District Elderly Community Centre 1 (an elderly centre)",
+    ),
+    DemoUser(
+        "worker.prc.ssp",
+        "Kwok Siu Wah",
+        Membership.Role.UNIT_STAFF,
+        "prc-ssp",
+        "unit staff, Sham Shui Po Parents/Relatives Resource Centre",
+    ),
+    DemoUser(
+        "worker.ifsc.kt",
+        "Fung Chi Wai",
+        Membership.Role.UNIT_STAFF,
+        "ifsc-j-01",
+        "unit staff, Kwun Tong IFSC 1 (the second district's unit)",
+    ),
 ]
 
 

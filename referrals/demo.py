@@ -29,7 +29,6 @@ from referrals.models import (
     ReferralEvent,
     ReferralTask,
     Status,
-    UrgentNotice,
     risk_level_of,
 )
 from services.models import NeedCategory, ServiceUnit
@@ -138,8 +137,11 @@ def build_referrals(
     target: int, *, log: Callable[[str], None] = print, use_copy: bool | None = None
 ) -> int:
     """Top up the demo referrals to ``target``; returns how many were added."""
-    # The generator's own: the demo's urgent notice opens two more (``build_notice``).
-    existing = Referral.objects.filter(is_demo_data=True, notice__isnull=True).count()
+    # The generator's own: the demo's urgent notice opens two more (``build_notice``), and
+    # the demo's stories, filed through the form's service, carry its token (``demo_history``).
+    existing = Referral.objects.filter(
+        is_demo_data=True, notice__isnull=True, submission_token__isnull=True
+    ).count()
     missing = max(0, target - existing)
     if not missing:
         return 0
@@ -195,19 +197,9 @@ def _read_directory() -> Directory:
     missing_teams = [d.code for d in districts if not teams[d.pk]]
     if missing_teams:
         raise RuntimeError(f"No caring teams in districts {missing_teams}: build the directory.")
-    user_model = get_user_model()
-    referrers = {}
-    for district in districts:
-        user, created = user_model.objects.get_or_create(
-            username=f"demo.caring-team.{district.code.lower()}",
-            defaults={"first_name": "Demo", "last_name": f"caring team {district.code}"},
-        )
-        if created:
-            user.set_unusable_password()
-            user.save(update_fields=["password"])
-        referrers[district.pk] = user.pk
+    referrers = {district.pk: caring_team_member(district).pk for district in districts}
     demo_referrer = None
-    user = user_model.objects.filter(username=DEMO_REFERRER).first()
+    user = get_user_model().objects.filter(username=DEMO_REFERRER).first()
     team = ServiceUnit.objects.filter(code=DEMO_TEAM).first()
     if user and team:
         area = team.catchment_sub_districts.values_list("pk", flat=True).first()
@@ -221,6 +213,19 @@ def _read_directory() -> Directory:
         demo_referrer=demo_referrer,
         needs=list(NeedCategory.objects.values_list("pk", flat=True)),
     )
+
+
+def caring_team_member(district: District):
+    """The district's invented caring-team member who files its synthetic referrals (no
+    password: nobody signs in as them)."""
+    user, created = get_user_model().objects.get_or_create(
+        username=f"demo.caring-team.{district.code.lower()}",
+        defaults={"first_name": "Demo", "last_name": f"caring team {district.code}"},
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user
 
 
 def _reserve_references(keys: Counter) -> dict[tuple[str, int], int]:
@@ -446,55 +451,3 @@ def _orm_chunk(rows, needs, events, tasks, task_needs) -> None:
         ],
         batch_size=1000,
     )
-
-
-DEMO_NOTICE_KEY = "demo-notice-0001"
-DEMO_NOTICE_PEOPLE = (("示範長者甲", "Demo elder A", 86), ("示範長者乙", "Demo elder B", 79))
-
-
-def build_notice() -> int:
-    """One urgent notice for the tour (issue 16), sent once through the real intake by the
-    demo's SWD relay client: a Sham Shui Po carer admitted to hospital who cares for two
-    elders. Routing gives each person a task for the carers' hotline and one for the local
-    unit. Returns how many referrals it opened (0 when it was sent before)."""
-    from accounts.models import PartnerClient
-    from referrals.notices import Person, notice_receive
-
-    partner = (
-        PartnerClient.objects.select_related("intake_team")
-        .filter(application__client_id="demo-swd-notices")
-        .first()
-    )
-    if partner is None or UrgentNotice.objects.filter(client=partner, key=DEMO_NOTICE_KEY).exists():
-        return 0
-    district = District.objects.get(code="F")
-    area = district.sub_districts.filter(code="F01").first()
-    needs = list(NeedCategory.objects.filter(code="elderly_care"))
-    people = [
-        Person(
-            values={
-                "district": district,
-                "sub_district": area,
-                "subject_name_zh": name_zh,
-                "subject_name_en": name_en,
-                "age": age,
-                "address": "(demo) Sham Shui Po block 12",
-                "is_demo_data": True,
-            },
-            needs=needs,
-        )
-        for name_zh, name_en, age in (
-            ("示範長者甲", "Demo elder A", 86),
-            ("示範長者乙", "Demo elder B", 79),
-        )
-    ]
-    intake = notice_receive(
-        partner=partner,
-        key=DEMO_NOTICE_KEY,
-        fingerprint="demo",
-        carer_name="示範照顧者 (demo carer)",
-        hospital="(demo) Caritas Medical Centre",
-        people=people,
-        token_for=lambda index: uuid.uuid5(uuid.NAMESPACE_URL, f"demo-notice:{index}"),
-    )
-    return len(intake.referrals)

@@ -2,9 +2,8 @@
 supervisor and an officer would: Sham Shui Po IFSC 1's open cases go to its worker, a
 few left without an owner for the supervisor to allocate; and a transfer of up to three of them to
 IFSC 2 is planned for next week, one family not yet told (the plan shows it as blocking).
-The few hundred demo referrals are spread over every unit of a district, so the demo unit
-is first given some of its district's open cases (synthetic rows, moved with their
-referrals). Run once: a database that has a plan already is left as it is."""
+The unit's cases are the demo stories' (``demo_workspaces``), filed and worked through the
+services. Run once: a database that has a plan already is left as it is."""
 
 from datetime import timedelta
 
@@ -12,14 +11,12 @@ from django.utils import timezone
 
 from accounts.models import User
 from referrals import caseload, transfer_plans
-from referrals.models import Referral, ReferralTask, TransferPlan
-from referrals.task_steps import reconcile_unit_loads
+from referrals.models import ReferralTask, TransferPlan
 from services.models import ServiceUnit
 
 UNIT, RECEIVING = "ifsc-f-01", "ifsc-f-02"
 WORKER, SUPERVISOR, OFFICER = "worker.ifsc.ssp", "supervisor.ifsc.ssp", "officer.ssp"
 LEFT_WITHOUT_OWNER = 3
-AT_LEAST = 12  # open cases the demo unit holds
 
 
 def build_caseload() -> int:
@@ -31,7 +28,6 @@ def build_caseload() -> int:
     }
     if unit is None or receiving is None or len(people) < 3 or TransferPlan.objects.exists():
         return 0
-    _give_cases(unit, receiving)
     open_ids = list(
         caseload.cases_needing_owner([unit.pk]).order_by("pk").values_list("pk", flat=True)
     )
@@ -69,24 +65,3 @@ def build_caseload() -> int:
             ],
         )
     return ReferralTask.objects.filter(unit=unit, owner__isnull=False).count()
-
-
-def _give_cases(unit: ServiceUnit, receiving: ServiceUnit) -> None:
-    """Open lead tasks of the district's other units moved to ``unit`` until it holds
-    ``AT_LEAST`` (none of a referral ``receiving`` works on); load counters recounted."""
-    held = transfer_plans.open_cases(unit.pk).count()
-    if held >= AT_LEAST:
-        return
-    tasks = list(
-        ReferralTask.objects.filter(
-            referral__district_id=unit.district_id,
-            is_lead=True,
-            status__in=caseload.OWNED_STATUSES,
-        )
-        .exclude(unit__in=[unit, receiving])
-        .exclude(referral__tasks__unit__in=[unit, receiving])
-        .values_list("pk", "referral_id")[: AT_LEAST - held]
-    )
-    ReferralTask.objects.filter(pk__in=[pk for pk, _ in tasks]).update(unit=unit)
-    Referral.objects.filter(pk__in=[ref for _, ref in tasks]).update(assigned_unit=unit)
-    reconcile_unit_loads()

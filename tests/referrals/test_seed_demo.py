@@ -197,3 +197,31 @@ def test_production_seeding_takes_no_chosen_password(settings):
     with pytest.raises(CommandError, match="--password works only with DEBUG on"):
         call_command("seed_demo", "--allow-production", "--password", DEMO_PASSWORD)
     assert not User.objects.filter(username="admin").exists()
+
+
+def test_the_demo_has_logins_for_an_elderly_centre_a_prc_the_hotline_and_kwun_tong(seeded, client):
+    """Issue 19: the most common paths each have a demo login, in the right unit or office,
+    and each of them signs in to a home page naming it."""
+    expected = {
+        "worker.decc.ssp": ("decc-f-01", "DECC", "F"),
+        "worker.prc.ssp": ("prc-ssp", "PRC", "F"),
+        "worker.hotline": ("carer-hotline-01", "CARER_HOTLINE", "F"),
+        "worker.ifsc.kt": ("ifsc-j-01", "IFSC", "J"),
+    }
+    for username, (code, unit_type, district) in expected.items():
+        [membership] = Membership.objects.filter(user__username=username).select_related(
+            "service_unit__unit_type", "service_unit__district"
+        )
+        unit = membership.service_unit
+        assert membership.role == Membership.Role.UNIT_STAFF, username
+        assert (unit.code, unit.unit_type.code, unit.district.code) == (code, unit_type, district)
+        assert (
+            client.post("/login/", {"username": username, "password": DEMO_PASSWORD}).status_code
+            == 302
+        )
+        home = client.get("/")
+        assert home.status_code == 200 and unit.name_en in home.content.decode(), username
+        client.post("/logout/")
+    # The second district's officer: the Kwun Tong office, which covers Kwun Tong (J).
+    officer = Membership.objects.get(user__username="officer.kt")
+    assert list(officer.welfare_office.districts.values_list("code", flat=True)) == ["J"]

@@ -2,9 +2,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.demo import DemoCredentials, build_partner_clients, build_users, demo_credentials
-from referrals.demo import build_notice, build_referrals
+from referrals.demo import build_referrals
 from referrals.demo_cases import build_caseload
 from referrals.demo_parts import other_parts
+from referrals.demo_workspaces import build_notice, build_workspaces, true_loads
 from services.demo import build_directory
 
 
@@ -64,24 +65,37 @@ class Command(BaseCommand):
         else:
             self._print_random(credentials, users, clients)
         if referrals:
-            added = build_referrals(referrals, log=self.stdout.write)
-            self.stdout.write(
-                f"Referrals: {added:,} synthetic referrals added ({referrals:,} wanted)."
-            )
-            owned = build_caseload()
-            if owned:
-                self.stdout.write(
-                    f"Caseloads: {owned} open cases of Sham Shui Po IFSC 1 have a case worker "
-                    "(sign in as supervisor.ifsc.ssp); a transfer to IFSC 2 is planned."
-                )
-            opened = build_notice()
-            if opened:
-                self.stdout.write(
-                    f"Urgent notice: a carer admitted to hospital, {opened} people to reach "
-                    "(sign in as worker.hotline)."
-                )
+            self._build_cases(referrals)
         for part in other_parts():  # the other apps' parts (outreach's visit lists)
             part(self.stdout.write)
+        # The directory gives every unit an invented load; the home page and routing read
+        # the counter, so it is set to the unit's true load (its open cases) once more.
+        true_loads()
+
+    def _build_cases(self, referrals: int) -> None:
+        # The stories first: the overdue sweep that ends them then marks theirs, and leaves
+        # the bulk rows (the benchmarks' million) as the generator makes them.
+        told, marked = build_workspaces(log=self.stdout.write)
+        if told:
+            self.stdout.write(
+                f"Workspaces: {told} demo cases filed and worked through the services over "
+                "13 weeks, for the units and offices of the demo logins (Sham Shui Po, Kwun "
+                f"Tong); the overdue sweep marked {marked}."
+            )
+        added = build_referrals(referrals, log=self.stdout.write)
+        self.stdout.write(f"Referrals: {added:,} synthetic referrals added ({referrals:,} wanted).")
+        owned = build_caseload()
+        if owned:
+            self.stdout.write(
+                f"Caseloads: {owned} open cases of Sham Shui Po IFSC 1 have a case worker "
+                "(sign in as supervisor.ifsc.ssp); a transfer to IFSC 2 is planned."
+            )
+        opened = build_notice()
+        if opened:
+            self.stdout.write(
+                f"Urgent notice: a carer admitted to hospital, {opened} people to reach "
+                "(sign in as worker.hotline)."
+            )
 
     def _print_published(self, credentials: DemoCredentials, users, clients) -> None:
         password = credentials.passwords[users[0].username]
