@@ -12,6 +12,10 @@ from accounts.models import Membership, PartnerClient, User
 from accounts.two_factor import ENROLMENT_CODE_HOURS, reset_two_factor
 from welfare_portal.admin_changelists import BoundedDateHierarchyMixin
 
+# The admin's own titles (Django's defaults read "Django administration"), translated.
+admin.site.site_header = _("Welfare Portal administration")
+admin.site.site_title = _("Welfare Portal administration")
+
 # Backup codes are the person's own: nobody lists or edits them in the admin (a reset of
 # two-factor authentication removes them with the authenticator).
 if admin.site.is_registered(StaticDevice):
@@ -101,8 +105,8 @@ class PartnerClientForm(forms.ModelForm):
 
 @admin.register(PartnerClient)
 class PartnerClientAdmin(admin.ModelAdmin):
-    """Ties an OAuth2 application (created under "Django OAuth Toolkit", grant type client
-    credentials) to the organisation whose cases it may pull, with its scopes."""
+    """Ties an OAuth2 application (created under "Partner API access (OAuth2)", grant type
+    client credentials) to the organisation whose cases it may pull, with its scopes."""
 
     form = PartnerClientForm
     list_display = ["organisation", "application", "scopes", "intake_team", "created_at"]

@@ -1,4 +1,6 @@
 from django import forms
+from django.contrib.auth import forms as auth_forms
+from django.contrib.auth import password_validation
 from django.utils.translation import gettext_lazy as _
 
 
@@ -47,3 +49,14 @@ class EnrolmentCodeForm(forms.Form):
             attrs={"autocomplete": "off", "autocapitalize": "characters", "autofocus": True}
         ),
     )
+
+
+class PasswordChangeForm(auth_forms.PasswordChangeForm):
+    """Django's form (the old password checked, AUTH_PASSWORD_VALIDATORS applied), with the
+    rules for the new password as plain sentences: the hint is a paragraph
+    (includes/field.html), where Django's HTML list of the rules cannot go."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        rules = password_validation.password_validators_help_texts()
+        self.fields["new_password1"].help_text = " ".join(str(rule) for rule in rules)

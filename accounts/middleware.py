@@ -63,7 +63,14 @@ class TwoFactorRequiredMiddleware:
 
     @cached_property
     def open_paths(self) -> frozenset[str]:
-        names = ("two_factor:verify", "two_factor:setup", "logout", "set_language", "healthz")
+        names = (
+            "two_factor:verify",
+            "two_factor:setup",
+            "logout",
+            "set_language",
+            "healthz",
+            "favicon",
+        )
         return frozenset(reverse(name) for name in names)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:

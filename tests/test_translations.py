@@ -78,3 +78,28 @@ def test_pages_render_in_chinese_when_the_user_switches(client, referrer):
     assert '<html lang="zh-Hant-HK">' in html
     assert "服務單位名錄" in html
     assert "Service directory" not in html
+
+
+def test_the_third_party_msgids_are_the_apps_own():
+    """welfare_portal/third_party_strings.py must copy each msgid exactly as its app writes
+    it, or our translation never reaches the page (an app's update can reword one too)."""
+    import axes
+    import import_export
+    import oauth2_provider
+
+    from welfare_portal import third_party_strings
+
+    for package, msgids in [
+        (axes, third_party_strings.AXES),
+        (oauth2_provider, third_party_strings.OAUTH_TOOLKIT),
+        (import_export, third_party_strings.IMPORT_EXPORT),
+    ]:
+        root = Path(package.__file__).parent
+        sources = "\n".join(
+            path.read_text(encoding="utf-8")
+            for pattern in ("**/*.py", "**/*.html")
+            for path in root.glob(pattern)
+            if "migrations" not in path.parts and "tests" not in path.parts
+        )
+        missing = [m for m in msgids if f'"{m}"' not in sources and f"'{m}'" not in sources]
+        assert missing == [], f"not in {package.__name__}: {missing}"

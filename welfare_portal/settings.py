@@ -53,7 +53,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "oauth2_provider",
+    "welfare_portal.third_party_apps.OAuthToolkitConfig",  # oauth2_provider, names translated
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_filters",
@@ -61,9 +61,9 @@ INSTALLED_APPS = [
     "import_export",
     "phonenumber_field",
     "django_otp",
-    "django_otp.plugins.otp_totp",
-    "django_otp.plugins.otp_static",  # single-use backup codes (accounts.two_factor)
-    "axes",
+    "welfare_portal.third_party_apps.TOTPConfig",  # django_otp.plugins.otp_totp
+    "welfare_portal.third_party_apps.StaticOTPConfig",  # otp_static: backup codes
+    "welfare_portal.third_party_apps.AxesConfig",  # axes
     "csp",
     "django_guid",  # request ids (welfare_portal/observability.py)
     "accounts",

@@ -251,7 +251,7 @@ class Person(models.Model):
         verbose_name_plural = _("people in households")
 
     def __str__(self) -> str:
-        return self.name_zh or self.name_en or str(_("(no name)"))
+        return self.name or str(_("(no name)"))
 
     @property
     def name(self) -> str:

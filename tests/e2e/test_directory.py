@@ -145,8 +145,8 @@ def test_a_wrong_password_keeps_the_user_on_the_login_page(page, live_server, re
     fill_login_form(page, live_server, referrer.username, "not-the-password-at-all")
 
     expect(page).to_have_url(f"{live_server.url}/login/")
-    expect(page.locator("main .errors[role=alert]")).to_be_visible()
-    expect(page.locator("main .errors[role=alert]")).not_to_be_empty()
+    expect(page.locator("main .error-summary[role=alert]")).to_be_visible()
+    expect(page.locator("main .error-summary[role=alert]")).not_to_be_empty()
     expect(page.locator("input[name=username]")).to_have_value(referrer.username)
     expect(page.locator("input[name=password]")).to_have_value("")
     expect(page.locator(".site-nav form")).to_have_count(0)
