@@ -8,9 +8,27 @@ set -euo pipefail
 need_apt=()
 command -v msgfmt >/dev/null 2>&1 || need_apt+=(gettext)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
+# Chinese glyphs for the browser tests' screenshots (test-artifacts/screens), else boxes.
+fc-list :lang=zh-hk 2>/dev/null | grep -q . || need_apt+=(fonts-noto-cjk)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "==> installing ${need_apt[*]} from Debian"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# axe-core for the browser tests' accessibility checks (tests/e2e/axe.py), from the npm
+# registry as package-lock.json pins it; installed again when the lock file changes.
+if ! command -v npm >/dev/null 2>&1; then
+  echo "npm is missing and could not be installed: the browser tests need it for axe-core" \
+    "(apt-get install nodejs npm, then npm ci --no-audit --no-fund)." >&2
+  exit 1
+fi
+lock_stamp=node_modules/.package-lock.sha256
+if [ ! -f node_modules/axe-core/axe.min.js ] || [ ! -f "$lock_stamp" ] \
+  || ! sha256sum --check --status "$lock_stamp" 2>/dev/null; then
+  echo "==> installing the locked JavaScript test dependencies into node_modules (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+  sha256sum package-lock.json > "$lock_stamp"
 fi
 
 reachable() { python - "$1" "$2" <<'PY'

@@ -163,6 +163,11 @@ LIST_OFFICE_CHANGES = page(
 MATRIX: dict[str, dict[str, dict[str, Answer]]] = {
     "home": {"GET": page()},
     "healthz": {"GET": public()},
+    "favicon": {"GET": public()},
+    # A person's own password; an empty form is shown again with its errors, nothing changed
+    # (tests/accounts/test_password_change.py has the change).
+    "password_change": {"GET": page(), "POST": page()},
+    "password_change_done": {"GET": page()},
     "login": {
         "GET": public(**dict.fromkeys(PEOPLE, Redirect("home"))),
         "POST": public(**dict.fromkeys(PEOPLE, Redirect("home"))),  # empty form: shown again
@@ -205,6 +210,11 @@ MATRIX: dict[str, dict[str, dict[str, Answer]]] = {
         "GET": page(404, referrer=200),
         "POST": page(404, referrer=400),
     },
+    "referrals:check": {  # "check your answers" of the referrer's draft (issue 19)
+        "GET": page(404, referrer=200),
+        "POST": page(404, referrer=400),  # no version: nothing filed
+    },
+    "referrals:filed": {"GET": page(404, referrer=200)},  # the referrer's confirmation
     "referrals:act": {  # action "accept": the assigned unit's step
         "POST": page(
             404,  # not theirs to take: answered as "not found" (referrals/web/errors.py)
@@ -221,6 +231,14 @@ MATRIX: dict[str, dict[str, dict[str, Answer]]] = {
     },
     "referrals:triage_panel": {"GET": page(200, **OFFICE_ONLY)},
     "referrals:escalate": {"POST": page(Changed(Redirect("referrals:detail")), **OFFICE_ONLY)},
+    "referrals:note": {  # a case note (issue 19): those who read case notes; not the referrer
+        "POST": page(
+            404,
+            own_unit_worker=Changed(Redirect("referrals:detail")),
+            own_district_officer=Changed(Redirect("referrals:detail")),
+            admin=Changed(Redirect("referrals:detail")),
+        )
+    },
     "referrals:lead": {  # the office makes partner C's unit the lead
         "POST": page(
             Changed(Redirect("referrals:detail")),
@@ -904,6 +922,7 @@ PARAMETERS: dict[str, Value] = {
 # ... unless the route says otherwise.
 ROUTE_PARAMETERS: dict[str, dict[str, Value]] = {
     "referrals:edit": {"public_id": lambda w: w.draft.public_id},
+    "referrals:check": {"public_id": lambda w: w.draft.public_id},
     "outreach:list_detail": {"public_id": lambda w: w.household.visit_list.public_id},
     "outreach:list_import": {"public_id": lambda w: w.household.visit_list.public_id},
     "outreach:households_move": {"public_id": lambda w: w.household.visit_list.public_id},
@@ -943,6 +962,10 @@ BODIES: dict[tuple[str, str], Value] = {
     ("referrals:route", "POST"): lambda w: {
         "unit": w.other_unit.pk,
         "reason": "The family already works with this centre.",
+        "version": _version(w),
+    },
+    ("referrals:note", "POST"): lambda w: {
+        "note": "Spoke to the school social worker.",
         "version": _version(w),
     },
     ("referrals:escalate", "POST"): lambda w: {

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Error, Page, expect, sync_playwright
 
+from tests.e2e.axe import assert_accessible
 from tests.factories import TEST_PASSWORD
 from tests.two_factor import authenticator, totp_code
 
@@ -155,6 +156,14 @@ def page(browser, live_server, request) -> Iterator[Page]:
 def phone_page(browser, live_server, request) -> Iterator[Page]:
     """A 375 x 812 touch phone page in a fresh browser context, in English."""
     yield from _open_page(browser, live_server, request, device_scale_factor=2, **PHONE)
+
+
+@pytest.fixture
+def axe():
+    """``axe(page, where)``: run axe-core (WCAG 2.1 A/AA and best practice) on the page as it
+    is now and fail listing each violation (rule, impact, elements, help); ``where`` names
+    the page in the message. See tests/e2e/axe.py."""
+    return assert_accessible
 
 
 def fill_login_form(page: Page, live_server, username: str, password: str) -> None:
