@@ -99,10 +99,8 @@ class Traffic:
             return page
         label = harness.new_label()
         data = harness.referral_post_data(page.text, self.choices, label)
-        response = client.post(
-            f"{self.base}/referrals/new/", data=data, allow_redirects=False, timeout=TIMEOUT
-        )
-        if response.status_code == 302 and "/referrals/" in response.headers.get("Location", ""):
+        response = harness.file_referral(client, self.base, data, TIMEOUT)
+        if harness.filed(response):
             with self._lock:
                 self.confirmed.append(label)
         return response

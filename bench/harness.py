@@ -224,6 +224,41 @@ def browser(base: str, session_key: str | None = None, language: str = "en") -> 
     return client
 
 
+CHECK_HIDDEN = re.compile(r'<input[^>]*name="(csrfmiddlewaretoken|version)"[^>]*value="([^"]+)"')
+
+
+def file_referral(client: requests.Session, base: str, data: dict, timeout: float):
+    """File a referral as a browser does (issue 19): the form's POST keeps the answers as
+    the draft and leads to "check your answers", whose one POST files it. The last answer
+    is returned: a redirect to ``…/filed/`` when it was filed (``filed``)."""
+    answer = client.post(
+        f"{base}/referrals/new/", data=data, allow_redirects=False, timeout=timeout
+    )
+    location = answer.headers.get("Location", "")
+    if answer.status_code != 302 or not location.endswith("/check/"):
+        return answer
+    check = location if location.startswith("http") else base + location
+    page = client.get(check, timeout=timeout)
+    if page.status_code != 200:
+        return page
+    hidden = dict(CHECK_HIDDEN.findall(page.text))
+    return client.post(
+        check,
+        data={**hidden, "confirm_duplicates": "1", "file": "1"},
+        allow_redirects=False,
+        timeout=timeout,
+    )
+
+
+def filed(response) -> bool:
+    """Whether ``file_referral``'s answer says the referral was filed."""
+    return (
+        response is not None
+        and response.status_code == 302
+        and response.headers.get("Location", "").endswith("/filed/")
+    )
+
+
 def referral_post_data(page: str, choices: FormChoices, label: str) -> dict:
     """The form page's CSRF token and submission token, and a complete referral: the
     subject's name carries ``label`` so the row can be found again."""

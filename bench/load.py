@@ -78,12 +78,10 @@ def referrer(run: Run, session_key: str, choices) -> None:
             continue
         data = harness.referral_post_data(page.text, choices, harness.new_label())
         response = run.timed(
-            "form POST (submit)",
-            lambda d=data: client.post(
-                f"{run.base}/referrals/new/", data=d, allow_redirects=False, timeout=TIMEOUT
-            ),
+            "filing (Continue, check page, Submit)",
+            lambda d=data: harness.file_referral(client, run.base, d, TIMEOUT),
         )
-        if response is not None and response.status_code == 302:
+        if harness.filed(response):
             with run.lock:
                 run.confirmed.append(data["token"])
 

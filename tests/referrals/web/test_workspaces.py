@@ -76,7 +76,7 @@ def test_the_inbox_is_a_table_without_action_forms_in_its_rows(client, unit_work
     for tab in ("new", "open", "on_hold", "overdue"):
         html = client.get(reverse("inbox:index"), {"tab": tab}).content.decode()
         assert '<table class="worklist inbox-table" id="inbox-rows">' in html
-        assert "<caption>" in html and '<th scope="col">Needs</th>' in html
+        assert '<caption id="inbox-caption">' in html and '<th scope="col">Needs</th>' in html
         assert reverse("referrals:act", args=[inbox_rows["due_soon"].public_id]) not in html
         assert 'name="reason"' not in html and 'name="outcome"' not in html
         assert 'name="action"' not in html
