@@ -172,6 +172,10 @@ def referral_check(request, public_id):
             "referrals:filed" if request.method == "POST" else "referrals:detail",
             public_id=referral.public_id,
         )
+    # The form's rule (its team is one of ``referrer_teams``), asked again: this page files
+    # the stored draft without the form, and its author may have left the team since.
+    if not referrer_teams(user=request.user).filter(pk=referral.referring_team_id).exists():
+        raise PermissionDenied(_("You no longer file referrals for this referral's team."))
     form = CheckAnswersForm(request.POST or None, referral=referral)
     if request.method != "POST":
         return _render_check(request, referral, form)

@@ -208,3 +208,21 @@ def test_check_and_confirmation_pages_are_the_referrers_own(client, referrer, re
         assert (
             client.get(reverse(f"referrals:{name}", args=[referral.public_id])).status_code == 404
         )
+
+
+def test_a_referrer_who_left_the_team_cannot_file_its_draft_from_the_check_page(
+    client, referrer, referral_form
+):
+    client.force_login(referrer)
+    answer = client.post(NEW, {**referral_form(), "submit": "1"})
+    assert answer.status_code == 302 and answer.url.endswith("/check/")
+    draft = Referral.objects.get()
+    referrer.memberships.filter(service_unit=draft.referring_team).delete()
+    for response in (
+        client.get(answer.url),
+        client.post(answer.url, {"version": draft.version, "file": "1"}),
+    ):
+        assert response.status_code == 403
+    draft.refresh_from_db()
+    assert draft.status == Status.DRAFT and draft.reference is None
+    assert not ReferralEvent.objects.filter(referral=draft).exists()

@@ -171,9 +171,10 @@ def test_submitting_takes_a_fixed_number_of_queries(
         check = client.post(NEW, data)
     assert check.status_code == 302
     draft = Referral.objects.get(submission_token=data["token"])
-    # "Submit referral": the session, user and device, the draft and its needs, the
-    # duplicates, the referral, its reference, needs, duplicates, event and outbox row.
-    with django_assert_num_queries(19):
+    # "Submit referral": the session, user and device, the draft, the author still on its
+    # team, its needs, the duplicates, the referral, its reference, needs, duplicates, event
+    # and outbox row.
+    with django_assert_num_queries(20):
         response = client.post(check.url, {"version": draft.version})
     assert response.status_code == 302
 
