@@ -31,6 +31,7 @@ from referrals.models import (
     Status,
     risk_level_of,
 )
+from referrals.models.lead_organisation import fill_lead_organisations
 from services.models import NeedCategory, ServiceUnit
 
 CHUNK = 20_000
@@ -156,6 +157,9 @@ def build_referrals(
             (_copy_chunk if use_copy else _orm_chunk)(*tables)
         added += size
         log(f"  referrals: {existing + added:,} of {target:,}")
+    # The bulk load names only the unit; its organisation (the partner sync's key) in one
+    # UPDATE, as the migration filled it (save() keeps it for every other write).
+    fill_lead_organisations(Referral.objects.all())
     if connection.vendor == "postgresql":
         _analyze()
     return added

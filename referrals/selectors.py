@@ -12,6 +12,7 @@ from django.db.models import (
     BooleanField,
     Exists,
     ExpressionWrapper,
+    F,
     OuterRef,
     Prefetch,
     Q,
@@ -92,6 +93,50 @@ def referrals_visible_to_partner(partner) -> QuerySet[Referral]:
     if partner.service_user_id is not None:
         theirs |= Q(referrer_id=partner.service_user_id)
     return Referral.objects.exclude(status=Status.DRAFT).filter(theirs)
+
+
+def partner_sync_sources(partner) -> list[QuerySet[Referral]]:
+    """``referrals_visible_to_partner`` as the sources it is the union of, each one a read
+    PostgreSQL can serve in (updated_at, id) order from an index, so that a sync page reads
+    each source from the cursor on and stops after a page (``api/pagination.py``):
+
+    * the organisation leads it (``organisation``, kept with the lead unit:
+      ``referral_partner_sync``);
+    * a part its unit serves (a task not the lead, ``tasks_seen_by``: ``task_part_seen``);
+    * a lead task of its unit on a referral whose lead has since moved to another
+      organisation (only where ``lead_moved`` is set: ``referral_lead_moved_sync``);
+    * a case moved away from its unit in a transfer's overlap window;
+    * what its client filed (``referral_referrer_sync``).
+
+    A lead task of the organisation's unit on a referral it still leads is in the first.
+    """
+    organisation = partner.organisation_id
+    ours = Q(unit__organisation_id=organisation)
+    rows = Referral.objects.exclude(status=Status.DRAFT)
+    sources = [
+        rows.filter(organisation_id=organisation),
+        rows.filter(pk__in=tasks_seen_by(ours).filter(is_lead=False).values("referral_id")),
+        rows.filter(Exists(tasks_seen_by(ours).filter(referral=OuterRef("pk"))), lead_moved=True),
+        rows.filter(
+            pk__in=TransferCase.objects.filter(
+                from_unit__organisation_id=organisation, state="moved"
+            ).values("referral_id")
+        ),
+    ]
+    if partner.service_user_id is not None:
+        sources.append(rows.filter(referrer_id=partner.service_user_id))
+    return sources
+
+
+def referrals_with_organisation_drift() -> QuerySet[Referral]:
+    """Referrals whose ``organisation`` is not their lead unit's: none, unless a write went
+    round ``models/lead_organisation.py`` (or a unit changed organisation). The check a
+    test and an operator run: a partner's sync would miss or wrongly show them."""
+    return Referral.objects.filter(
+        Q(assigned_unit__isnull=True, organisation__isnull=False)
+        | Q(assigned_unit__isnull=False)
+        & (Q(organisation__isnull=True) | ~Q(organisation_id=F("assigned_unit__organisation_id")))
+    )
 
 
 def referral_for_page(*, user: User, public_id) -> Referral:

@@ -26,6 +26,7 @@ from accounts.selectors import user_scope
 from referrals.caseload import OWNED_STATUSES, needs_owner_q
 from referrals.errors import NotPermitted, ReasonRequired
 from referrals.models import Referral, ReferralTask, TransferCase, TransferPlan
+from referrals.models.lead_organisation import lead_unit_columns
 from referrals.transfer_plans import (
     PUSHED_TO_TYPES,
     Blockers,
@@ -134,7 +135,9 @@ def _move_batch(plan: TransferPlan, case_ids: list[int]) -> tuple[int, int]:  # 
         if case.task.is_lead:
             leads.setdefault(case.to_unit_id, []).append(case.referral_id)
     for unit_id, ids in leads.items():
-        Referral.objects.filter(pk__in=ids).update(assigned_unit_id=unit_id)
+        Referral.objects.filter(pk__in=ids).update(
+            assigned_unit_id=unit_id, **lead_unit_columns(unit_id)
+        )
     Referral.objects.filter(pk__in=[c.referral_id for c in movable]).update(
         version=F("version") + 1, updated_at=now
     )
@@ -271,7 +274,9 @@ def _return(cases, *, now, actor: User, reason: str) -> None:
             version=F("version") + 1,
         )
         if case.task.is_lead:
-            Referral.objects.filter(pk=case.referral_id).update(assigned_unit_id=case.from_unit_id)
+            Referral.objects.filter(pk=case.referral_id).update(
+                assigned_unit_id=case.from_unit_id, **lead_unit_columns(case.from_unit_id)
+            )
     Referral.objects.filter(pk__in=[c.referral_id for c in cases]).update(
         version=F("version") + 1, updated_at=now
     )

@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 
 from django import forms
 from django.conf import settings
+from django.db import connections
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -45,6 +47,37 @@ def parse_until(raw: str | None) -> datetime:
         return min(in_utc(until), latest)
     except forms.ValidationError as error:
         raise exceptions.ValidationError({UNTIL: error.messages}) from error
+
+
+class SourcesQuerySet:
+    """What ``CursorPagination`` reads a page from, for a caller whose visibility is a union
+    of sources (``selectors.partner_sync_sources``): the filters, the order and the slice
+    the pagination asks for are applied to each source, so that each is read from its
+    index from the cursor on and stops after ``offset + page_size + 1`` rows; the page is
+    then the first rows of their union, read with ``rows``' relations. The same rows, in
+    the same order, as ``whole`` (the sources OR-ed): the first n rows of a union are among
+    the first n of its parts. A database that cannot limit the parts of a union (SQLite,
+    the embedded demo) reads ``whole``."""
+
+    def __init__(self, sources: list[QuerySet], rows: QuerySet, whole: QuerySet, ordering=()):
+        self.sources, self.rows, self.whole = sources, rows, whole
+        self.ordering = tuple(ordering)
+
+    def filter(self, *args, **kwargs) -> "SourcesQuerySet":
+        sources = [source.filter(*args, **kwargs) for source in self.sources]
+        whole = self.whole.filter(*args, **kwargs)
+        return SourcesQuerySet(sources, self.rows, whole, self.ordering)
+
+    def order_by(self, *ordering) -> "SourcesQuerySet":
+        return SourcesQuerySet(self.sources, self.rows, self.whole, ordering)
+
+    def __getitem__(self, window: slice) -> QuerySet:
+        if not connections[self.rows.db].features.supports_slicing_ordering_in_compound:
+            return self.whole.order_by(*self.ordering)[window]
+        stop = window.stop
+        firsts = [source.order_by(*self.ordering).values("pk")[:stop] for source in self.sources]
+        union = firsts[0].union(*firsts[1:]) if len(firsts) > 1 else firsts[0]
+        return self.rows.filter(pk__in=union).order_by(*self.ordering)[window]
 
 
 class SyncPagination(CursorPagination):

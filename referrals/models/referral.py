@@ -22,6 +22,7 @@ from referrals.models.choices import (
     Sex,
     Status,
 )
+from referrals.models.lead_organisation import KeepsLeadOrganisation
 from services.models import Language
 
 
@@ -35,7 +36,7 @@ class ReferralQuerySet(models.QuerySet):
         )
 
 
-class Referral(models.Model):
+class Referral(KeepsLeadOrganisation, models.Model):
     """A request, made for one person or household, that a service unit take them on."""
 
     public_id = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
@@ -167,6 +168,15 @@ class Referral(models.Model):
         related_name="referrals_assigned",
         verbose_name=_("assigned unit"),
     )
+    # The lead unit's organisation and whether it changed (``lead_organisation.py``).
+    organisation = models.ForeignKey(
+        "services.Organisation", on_delete=models.PROTECT, null=True, blank=True,
+        related_name="+", db_index=False, editable=False,
+        verbose_name=_("lead unit's organisation"),
+    )  # fmt: skip
+    lead_moved = models.BooleanField(
+        _("lead moved between organisations"), default=False, db_default=False, editable=False
+    )
     routing_rule = models.ForeignKey(
         "referrals.RoutingRule",
         on_delete=models.SET_NULL,
@@ -255,24 +265,57 @@ class Referral(models.Model):
             models.Index(fields=["status", "due_at"], name="referral_status_due"),
             # Partner sync passes: pages in (updated_at, id) order, filtered by organisation.
             models.Index(fields=["updated_at", "id"], name="referral_sync"),
+            # A partner's sync: each source in page order (``selectors.partner_sync_sources``).
+            models.Index(
+                fields=["organisation", "updated_at", "id"],
+                condition=~Q(status="draft"),
+                name="referral_partner_sync",
+            ),  # fmt: skip
+            models.Index(
+                fields=["referrer", "updated_at", "id"],
+                condition=~Q(status="draft"),
+                name="referral_referrer_sync",
+            ),  # fmt: skip
+            models.Index(
+                fields=["updated_at", "id"],
+                name="referral_lead_moved_sync",
+                condition=Q(lead_moved=True) & ~Q(status="draft"),
+            ),  # fmt: skip
             # The district office's queue in index order, most urgent first or by age; the
-            # included columns let the queue's filters run on the index alone.
+            # included columns let the queue's views, filters and capped count run on the
+            # index alone (issue 20: risk level, submission and due times included).
             models.Index(
                 fields=["district", "-urgency", "due_at", "id"],
-                include=["status", "overdue_at", "escalated_at"],
+                include=[
+                    "status",
+                    "overdue_at",
+                    "escalated_at",
+                    "risk_level",
+                    "assigned_unit",
+                    "submitted_at",
+                ],
                 condition=~Q(status="draft"),
                 name="referral_queue_urgency",
             ),
             models.Index(
                 fields=["district", "submitted_at", "id"],
-                include=["status", "urgency", "overdue_at", "escalated_at", "assigned_unit"],
+                include=[
+                    "status",
+                    "overdue_at",
+                    "escalated_at",
+                    "risk_level",
+                    "assigned_unit",
+                    "urgency",
+                    "due_at",
+                    "sub_district",
+                ],
                 condition=~Q(status="draft"),
                 name="referral_queue_age",
             ),
             # The dashboard's open caseload, read from the index alone.
             models.Index(
                 fields=["district"],
-                include=["status", "assigned_unit", "overdue_at", "escalated_at"],
+                include=["status", "assigned_unit", "due_at", "escalated_at", "sub_district"],
                 condition=Q(
                     status__in=[
                         "submitted",
@@ -286,12 +329,29 @@ class Referral(models.Model):
                 ),
                 name="referral_open_caseload",
             ),
+            # The dashboard's closures and completions of the last weeks, from the index alone.
+            models.Index(
+                fields=["district", "closed_at"],
+                include=["status", "submitted_at"],
+                condition=Q(status__in=["completed", "failed"]),
+                name="referral_closed_outcomes",
+            ),
+            # A district's referral ids, for the dashboard's timeline counts to join with.
+            models.Index(fields=["district", "id"], name="referral_district_ids"),
             # The retention sweep: closed referrals whose personal data is still held.
             models.Index(
                 fields=["closed_at"],
                 condition=Q(anonymised_at__isnull=True)
                 & Q(status__in=["completed", "failed", "cancelled", "entered_in_error"]),
                 name="referral_retention",
+            ),
+            # "My referrals", newest first, in index order whoever reads it (issue 20): the
+            # included columns let the visibility rules and the list's filters run on the
+            # index alone, so a page reads its rows' entries, not a district's 55k rows.
+            models.Index(
+                fields=["-created_at", "-id"],
+                include=["district", "referrer", "status", "risk_level", "assigned_unit"],
+                name="referral_recent",
             ),
         ]
         constraints = [
@@ -425,6 +485,13 @@ class ReferralEvent(models.Model):
                 include=["referral", "to_status", "unit"],
                 condition=Q(kind="status", to_status__in=["accepted", "rejected"]),
                 name="referral_event_decisions",
+            ),
+            # The dashboard's declines and failures of the last 90 days (their reasons).
+            models.Index(
+                fields=["at"],
+                include=["referral", "to_status"],
+                condition=Q(kind="status", to_status__in=["rejected", "failed"]),
+                name="referral_event_refusals",
             ),
         ]
 

@@ -141,6 +141,13 @@ class ReferralTask(models.Model):
         indexes = [
             models.Index(fields=["referral", "created_at"], name="task_of_referral"),
             models.Index(fields=["unit", "status"], name="task_unit_status"),
+            # The parts a unit sees (``selectors.tasks_seen_by``, not the lead): the one
+            # source of a partner's sync not read through the referral's own indexes.
+            models.Index(
+                fields=["unit", "referral"],
+                condition=Q(is_lead=False) & ~Q(status__in=["rejected", "cancelled"]),
+                name="task_part_seen",
+            ),
             models.Index(
                 fields=["owner", "status"],
                 condition=Q(owner__isnull=False),
