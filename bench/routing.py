@@ -1,56 +1,53 @@
-"""How long from "submitted" to "assigned, unit told", with a real Celery worker.
+"""Routing speed (issue 20): decisions in process, and a burst through a real Celery worker.
 
 Usage (PostgreSQL and Redis running; the database seeded with ``seed_demo``, ideally with
 ``--referrals 1000000`` for realistic volume)::
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/welfare_bench \\
-    REDIS_URL=redis://127.0.0.1:6379/9 DEBUG=true \\
-        .venv/bin/python bench/routing.py --referrals 200
+    REDIS_URL=redis://127.0.0.1:6379/9 \\
+        .venv/bin/python bench/routing.py --interval 0 --referrals 200
 
-It starts ``celery worker`` (prefork, ``--concurrency`` processes), submits referrals one by
-one through ``referral_submit`` as the intake page does (committed, routing queued on
-commit), ``--interval`` seconds apart, and records for each when the routing event and the
-unit's notifications exist. ``--interval 0`` submits a burst: the figures then include the
-time spent queueing, and the throughput line is the worker's capacity.
-It prints a table: routing decision time in-process, submit → assigned and submit →
-notified (median, p95, max), and throughput. The referrals it makes are flagged
-``is_demo_data`` and left in place.
+Production settings (bench/harness.py). Three figures:
+
+- decisions in process: ``--decisions`` referrals are submitted inside a transaction that
+  is rolled back at the end (nothing is published, nothing kept), the routing directory is
+  read once (``routing_directory``, as a worker has it warm), then each referral's plan is
+  timed: in a batch (``RoutingBatch.plan``: the loads and released units read once for the
+  batch, the household's units per referral) and alone (``routing_plan_for``: the
+  referral's own reads and its units' loads): median and p95 per decision and decisions
+  per second; and the same referrals routed as one batch (``services.referrals_route``:
+  decided and written), per referral;
+- a burst: it starts ``celery worker`` (prefork, ``--concurrency`` processes on the routing
+  queue, two more on the deliveries queue, as docker-compose.yml runs them), submits
+  ``--referrals`` referrals through ``referral_submit`` as the intake page does (committed,
+  routing queued on commit) from ``--submitters`` threads (people pressing Submit at once),
+  ``--interval`` seconds apart in each thread, and records when each referral's routing
+  event and its unit's notifications exist: submit → assigned and submit → notified
+  (median, p95, max), and the throughput, referrals routed and notified per second from
+  the first submission to the last notification. ``--interval 0`` is a burst: the figures
+  include the time spent queueing. The referrals it makes are flagged ``is_demo_data`` and
+  left in place.
+
+``measure(**options)`` returns the rows for bench/run.py.
 """
 
 import argparse
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "welfare_portal.settings")
 
-import django  # noqa: E402
-
-django.setup()
-
-from django.db import connection  # noqa: E402
-from django.utils import timezone  # noqa: E402
-
-from accounts.models import Membership, User  # noqa: E402
-from referrals.models import Notification, Referral, ReferralEvent, WebhookEndpoint  # noqa: E402
-from referrals.routing_inputs import routing_decision_for  # noqa: E402
-from referrals.selectors import referrer_teams  # noqa: E402
-from referrals.submission import referral_submit  # noqa: E402
-from services.models import NeedCategory, Organisation  # noqa: E402
+from bench import harness  # noqa: E402
 
 NEEDS = ["child_family", "mental_health", "elderly_care", "carer_support", "financial_hardship"]
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+percentile = harness.percentile
 
 
 def start_worker(concurrency: int, *, queues: str, name: str) -> subprocess.Popen:
@@ -98,7 +95,11 @@ def hanging_endpoint() -> socket.socket:
     return listener
 
 
-def submit(user, team, sub_district, need, number: int) -> Referral:
+def submit(user, team, sub_district, need, number: int):
+    from django.utils import timezone
+
+    from referrals.submission import referral_submit
+
     referral, _created = referral_submit(
         referrer=user,
         team=team,
@@ -120,17 +121,276 @@ def submit(user, team, sub_district, need, number: int) -> Referral:
     return referral
 
 
+def intake(referrer: str):
+    """The referrer, their caring team, a sub-district it covers and the bench's needs."""
+    from accounts.models import User
+    from referrals.selectors import referrer_teams
+    from services.models import NeedCategory
+
+    user = User.objects.get(username=referrer)
+    team = referrer_teams(user=user).first()
+    sub_district = team.catchment_sub_districts.select_related("district").first()
+    return user, team, sub_district, [NeedCategory.objects.get(code=code) for code in NEEDS]
+
+
+def first_number() -> int:
+    """Phone numbers no earlier run used (a shared one would make them one household)."""
+    return uuid.uuid4().int % 9_000_000
+
+
+class RolledBack(Exception):
+    pass
+
+
+def decisions(count: int, *, referrer: str = harness.DEMO_REFERRER) -> list[dict]:
+    """Routing decisions with the directory warm, on ``count`` referrals submitted in a
+    transaction rolled back at the end: one at a time (``routing_plan_for``), in a batch
+    (``RoutingBatch.plan``), and routed as a batch (``services.referrals_route``)."""
+    from django.db import transaction
+
+    from referrals import services
+    from referrals.models import Referral
+    from referrals.routing_directory import routing_directory
+    from referrals.routing_inputs import RoutingBatch, routing_plan_for
+
+    user, team, sub_district, needs = intake(referrer)
+    start = first_number()
+    single, batched, setup, routed, write = [], [], 0.0, [], 0.0
+    try:
+        with transaction.atomic():
+            ids = [
+                submit(user, team, sub_district, needs[n % len(needs)], start + n).pk
+                for n in range(count)
+            ]
+            routing_directory()  # warm, as in a worker after its first referral
+            waiting = Referral.objects.select_related("district", "sub_district")
+            for referral in waiting.filter(pk__in=ids).order_by("pk"):
+                single.append(timed(routing_plan_for, referral))
+            setup = timed(RoutingBatch, ids)
+            batch = RoutingBatch(ids)
+            batched = [timed(batch.plan, referral) for referral in batch.referrals]
+            started = time.perf_counter()
+            routed = services.referrals_route(ids)
+            write = time.perf_counter() - started
+            raise RolledBack
+    except RolledBack:
+        pass
+    return [
+        decision_row(
+            "routing_decision",
+            "routing decision, in a batch (directory warm)",
+            batched,
+            f"{len(batched)} decisions; the batch's own reads {setup:.1f} ms",
+        ),
+        decision_row(
+            "routing_decision_single",
+            "routing decision, one referral (directory warm)",
+            single,
+            "the referral's reads and its units' loads: 4 queries",
+        ),
+        {
+            "key": "routing_batch",
+            "what": "routed in a batch: decided and written, per referral",
+            "median_ms": write * 1000 / max(len(routed), 1),
+            "per_s": len(routed) / write if write else float("nan"),
+            "note": f"{len(routed)} referrals in one transaction (services.referrals_route)",
+        },
+    ]
+
+
+def timed(func, *args) -> float:
+    started = time.perf_counter()
+    func(*args)
+    return (time.perf_counter() - started) * 1000
+
+
+def decision_row(key: str, what: str, timings: list[float], note: str) -> dict:
+    total = sum(timings) / 1000
+    return {
+        "key": key,
+        "what": what,
+        "median_ms": harness.median(timings),
+        "p95_ms": harness.percentile(timings, 0.95),
+        "per_s": len(timings) / total if total else float("nan"),
+        "note": note,
+    }
+
+
+def start_workers(concurrency: int, *, one_pool: bool) -> list[subprocess.Popen]:
+    if one_pool:
+        return [start_worker(concurrency, queues="celery,deliveries", name="bench-all")]
+    return [
+        start_worker(concurrency, queues="celery", name="bench-routing"),
+        start_worker(2, queues="deliveries", name="bench-deliveries"),
+    ]
+
+
+def submit_all(count: int, *, submitters: int, interval: float, referrer: str) -> list[int]:
+    """``count`` referrals from ``submitters`` threads at once, each ``interval`` s apart."""
+    from django.db import connection
+
+    user, team, sub_district, needs = intake(referrer)
+    start = first_number()
+
+    def one_thread(numbers):
+        try:
+            ids = []
+            for number in numbers:
+                need = needs[number % len(needs)]
+                ids.append(submit(user, team, sub_district, need, start + number).pk)
+                time.sleep(interval)
+            return ids
+        finally:
+            connection.close()
+
+    shares = [range(k, count, submitters) for k in range(submitters)]
+    with ThreadPoolExecutor(submitters) as pool:
+        return [pk for ids in pool.map(one_thread, shares) for pk in ids]
+
+
+def wait_until_told(ids: list[int], *, timeout: float = 300) -> None:
+    """Until every referral has its routing event and every staffed unit its notification."""
+    from accounts.models import Membership
+    from referrals.models import Notification, Referral, ReferralEvent
+
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        routed = ReferralEvent.objects.filter(referral_id__in=ids, kind="routing")
+        staffed = Referral.objects.filter(
+            pk__in=ids, assigned_unit__memberships__role__in=Membership.STAFF_ROLES
+        )
+        told = Notification.objects.filter(referral_id__in=ids, kind="assigned")
+        if (
+            routed.values("referral_id").distinct().count() == len(ids)
+            and told.values("referral_id").distinct().count()
+            == staffed.values("pk").distinct().count()
+        ):
+            return
+        time.sleep(0.05)
+
+
+def burst_figures(ids: list[int]) -> dict:
+    """Per referral, from the timestamps the web process and the worker wrote (one clock):
+    submit → first routing event, submit → last "assigned" notification."""
+    from referrals.models import Notification, Referral, ReferralEvent
+
+    submitted = dict(Referral.objects.filter(pk__in=ids).values_list("pk", "submitted_at"))
+    routed, notified = {}, {}
+    for referral_id, at in ReferralEvent.objects.filter(
+        referral_id__in=ids, kind="routing"
+    ).values_list("referral_id", "at"):
+        routed[referral_id] = min(at, routed.get(referral_id, at))
+    for referral_id, at in Notification.objects.filter(
+        referral_id__in=ids, kind="assigned"
+    ).values_list("referral_id", "created_at"):
+        notified[referral_id] = max(at, notified.get(referral_id, at))
+
+    def ms(moments):
+        return [(moments[pk] - submitted[pk]).total_seconds() * 1000 for pk in moments]
+
+    ends = list(routed.values()) + list(notified.values())
+    span = (max(ends) - min(submitted.values())).total_seconds() if ends else float("nan")
+    first_to_last = (max(submitted.values()) - min(submitted.values())).total_seconds()
+    return {
+        "to_assigned": ms(routed),
+        "to_notified": ms(notified),
+        "span": span,
+        "submit_rate": len(ids) / first_to_last if first_to_last else float("nan"),
+    }
+
+
+def burst(
+    count: int = 200,
+    *,
+    concurrency: int = 2,
+    submitters: int = 4,
+    interval: float = 0.0,
+    referrer: str = harness.DEMO_REFERRER,
+    hanging_webhook: bool = False,
+    one_pool: bool = False,
+) -> dict:
+    """Submit ``count`` referrals with real workers running; the figures of
+    ``burst_figures`` and how many were routed and told."""
+    from referrals.models import WebhookEndpoint
+    from services.models import Organisation
+    from welfare_portal.celery import app
+
+    app.control.purge()  # tasks left by an earlier run would be counted against this one
+    endpoints = []
+    if hanging_webhook:
+        listener = hanging_endpoint()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
+        endpoints = [
+            WebhookEndpoint.objects.create(organisation=organisation, url=url)
+            for organisation in Organisation.objects.filter(units__isnull=False).distinct()
+        ]
+    workers = start_workers(concurrency, one_pool=one_pool)
+    try:
+        ids = submit_all(count, submitters=submitters, interval=interval, referrer=referrer)
+        wait_until_told(ids)
+    finally:
+        for worker in workers:
+            worker.terminate()
+            worker.wait(timeout=60)
+        for endpoint in endpoints:
+            endpoint.delete()
+    return {"ids": ids, **burst_figures(ids)}
+
+
+def burst_rows(figures: dict, *, submitters: int) -> list[dict]:
+    count = len(figures["ids"])
+    assigned, notified = figures["to_assigned"], figures["to_notified"]
+    note = (
+        f"{count} from {submitters} threads at {figures['submit_rate']:.0f} /s; "
+        f"routed {len(assigned)}, notified {len(notified)} (units with staff)"
+    )
+    return [
+        {
+            "key": "burst",
+            "what": f"burst of {count}: submit → assigned, throughput",
+            "median_ms": harness.median(assigned),
+            "p95_ms": harness.percentile(assigned, 0.95),
+            "per_s": len(assigned) / figures["span"] if figures["span"] else float("nan"),
+            "note": note,
+        },
+        {
+            "key": "burst_notified",
+            "what": f"burst of {count}: submit → unit notified",
+            "median_ms": harness.median(notified),
+            "p95_ms": harness.percentile(notified, 0.95),
+            "note": "the last of the unit's staff told",
+        },
+    ]
+
+
+def measure(
+    *,
+    decisions_count: int = 200,
+    referrals: int = 200,
+    concurrency: int = 2,
+    submitters: int = 4,
+    referrer: str = harness.DEMO_REFERRER,
+) -> list[dict]:
+    """The rows for bench/run.py: decisions in process, then a burst of ``referrals``
+    (``REDIS_URL`` must be set)."""
+    rows = decisions(decisions_count, referrer=referrer)
+    figures = burst(referrals, concurrency=concurrency, submitters=submitters, referrer=referrer)
+    return rows + burst_rows(figures, submitters=submitters)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--referrals", type=int, default=100)
+    parser.add_argument("--referrals", type=int, default=200)
+    parser.add_argument("--decisions", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--submitters", type=int, default=4, help="threads submitting at once")
     parser.add_argument(
         "--interval",
         type=float,
-        default=0.25,
-        help="seconds between submissions (0: a burst, which measures throughput and queueing)",
+        default=0.0,
+        help="seconds between one thread's submissions (0: a burst: throughput and queueing)",
     )
-    parser.add_argument("--referrer", default="referrer.ssp")
+    parser.add_argument("--referrer", default=harness.DEMO_REFERRER)
     parser.add_argument(
         "--hanging-webhook",
         action="store_true",
@@ -144,104 +404,39 @@ def main() -> None:
     args = parser.parse_args()
     if not os.environ.get("REDIS_URL"):
         raise SystemExit("set REDIS_URL: this measures a real worker, not eager mode")
+    harness.configure()
+    from django.db import connection
 
-    user = User.objects.get(username=args.referrer)
-    team = referrer_teams(user=user).first()
-    sub_district = team.catchment_sub_districts.select_related("district").first()
-    needs = [NeedCategory.objects.get(code=code) for code in NEEDS]
+    from referrals.models import Referral
+
     total = Referral.objects.count()
-
-    decision_times = []
-    sample = Referral.objects.filter(status="submitted").order_by("-pk")[:1] or [None]
-    if sample[0] is not None:
-        for _ in range(20):
-            started = time.perf_counter()
-            routing_decision_for(sample[0])
-            decision_times.append((time.perf_counter() - started) * 1000)
-
-    from welfare_portal.celery import app
-
-    app.control.purge()  # tasks left by an earlier run would be counted against this one
-    endpoints = []
-    if args.hanging_webhook:
-        listener = hanging_endpoint()
-        url = f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
-        endpoints = [
-            WebhookEndpoint.objects.create(organisation=organisation, url=url)
-            for organisation in Organisation.objects.filter(units__isnull=False).distinct()
-        ]
-    if args.one_pool:
-        workers = [start_worker(args.concurrency, queues="celery,deliveries", name="bench-all")]
-    else:
-        workers = [
-            start_worker(args.concurrency, queues="celery", name="bench-routing"),
-            start_worker(2, queues="deliveries", name="bench-deliveries"),
-        ]
-    try:
-        ids = []
-        started = time.perf_counter()
-        for number in range(args.referrals):
-            ids.append(submit(user, team, sub_district, needs[number % len(needs)], number).pk)
-            time.sleep(args.interval)
-        deadline = time.perf_counter() + 300
-        while time.perf_counter() < deadline:
-            routed_count = ReferralEvent.objects.filter(referral_id__in=ids, kind="routing")
-            staffed = Referral.objects.filter(
-                pk__in=ids, assigned_unit__memberships__role__in=Membership.STAFF_ROLES
-            )
-            told = Notification.objects.filter(referral_id__in=ids, kind="assigned")
-            if (
-                routed_count.count() == len(ids)
-                and told.values("referral_id").distinct().count()
-                == staffed.values("pk").distinct().count()
-            ):
-                break
-            time.sleep(0.05)
-        elapsed = time.perf_counter() - started
-    finally:
-        for worker in workers:
-            worker.terminate()
-            worker.wait(timeout=60)
-        for endpoint in endpoints:
-            endpoint.delete()
-
-    # Timestamps written by the web process and the worker on the same clock.
-    submitted = dict(Referral.objects.filter(pk__in=ids).values_list("pk", "submitted_at"))
-    routed = dict(
-        ReferralEvent.objects.filter(referral_id__in=ids, kind="routing").values_list(
-            "referral_id", "at"
-        )
+    rows = decisions(args.decisions, referrer=args.referrer) if args.decisions else []
+    figures = burst(
+        args.referrals,
+        concurrency=args.concurrency,
+        submitters=args.submitters,
+        interval=args.interval,
+        referrer=args.referrer,
+        hanging_webhook=args.hanging_webhook,
+        one_pool=args.one_pool,
     )
-    notified = {}
-    for referral_id, at in Notification.objects.filter(
-        referral_id__in=ids, kind="assigned"
-    ).values_list("referral_id", "created_at"):
-        notified[referral_id] = max(at, notified.get(referral_id, at))
-    to_assigned = [(routed[pk] - submitted[pk]).total_seconds() * 1000 for pk in routed]
-    to_notified = [(notified[pk] - submitted[pk]).total_seconds() * 1000 for pk in notified]
+    rows += burst_rows(figures, submitters=args.submitters)
     print(
-        f"\nDatabase: {connection.vendor}, {total:,} referrals before the run; "
-        f"worker concurrency {args.concurrency}"
+        f"\nDatabase: {connection.vendor}, {total:,} referrals before the run; worker "
+        f"concurrency {args.concurrency}"
         f"{', one pool for both queues' if args.one_pool else ' (+2 for deliveries)'}; "
-        f"{args.referrals} "
-        f"submitted one by one, {args.interval} s apart"
-        f"{'; every webhook hangs' if args.hanging_webhook else ''}.\n"
+        f"{args.referrals} submitted by {args.submitters} threads, {args.interval} s apart"
+        f"{'; every webhook hangs' if args.hanging_webhook else ''}; load {os.getloadavg()}.\n"
     )
-    print(f"{'measure':<40}{'median':>10}{'p95':>10}{'max':>10}")
-    rows = [
-        ("routing decision, in-process (ms)", decision_times),
-        ("submit committed → assigned (ms)", to_assigned),
-        ("submit committed → unit notified (ms)", to_notified),
-    ]
-    for label, values in rows:
-        if values:
-            print(
-                f"{label:<40}{statistics.median(values):>10.1f}"
-                f"{percentile(values, 0.95):>10.1f}{max(values):>10.1f}"
-            )
-    print(f"{'routed':<40}{len(to_assigned):>10} / {len(ids)}")
-    print(f"{'notified (units with staff accounts)':<40}{len(to_notified):>10}")
-    print(f"{'throughput (referrals/s, end to end)':<40}{len(to_assigned) / elapsed:>10.1f}")
+    print(f"{'measure':<52}{'median ms':>10}{'p95 ms':>10}{'per s':>10}  note")
+    for row in rows:
+        print(
+            f"{row['what']:<52}{row.get('median_ms', float('nan')):>10.1f}"
+            f"{row.get('p95_ms', float('nan')):>10.1f}{row.get('per_s', float('nan')):>10.1f}"
+            f"  {row.get('note', '')}"
+        )
+    if figures["to_notified"]:
+        print(f"{'submit → notified, max (ms)':<52}{max(figures['to_notified']):>10.1f}")
 
 
 if __name__ == "__main__":

@@ -15,9 +15,18 @@ anything else is a bug and is raised.
 Celery runs every message through the one task ``RUN_TASK`` (``referrals.tasks``), on the
 queue its job was declared with: e-mails and webhooks have their own queue, so a partner's
 hanging endpoint never holds up routing.
+
+Follow-ups run where their cause ran (issue 20): the messages a job queues on its own queue
+(routing's "tell the unit", "tell the referrer") are carried out by ``run`` right after that
+job, in the same worker process, instead of joining the back of the queue: in a burst of
+submissions they would wait behind every routing job queued before them. Their rows are
+written as always, so one left undone (the worker killed in between, a job failing) is
+published at once, or sent again by the sweep. Messages for another queue (e-mails,
+webhooks) are published on commit as before.
 """
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -83,8 +92,22 @@ def enqueue(func: Callable, **kwargs) -> OutboxMessage:
     message = OutboxMessage.objects.create(
         job=name, args=kwargs, queue=_JOBS[name].queue, due_at=_overdue_from(timezone.now())
     )
-    transaction.on_commit(lambda: publish(message))
+    transaction.on_commit(lambda: _committed(message))
     return message
+
+
+# The follow-ups of the job ``run`` is carrying out in this thread: (its queue, messages).
+_running = threading.local()
+
+
+def _committed(message: OutboxMessage) -> None:
+    """Publish ``message``, or keep it for ``run`` to carry out after the running job when
+    it is a follow-up on that job's queue."""
+    follow_ups = getattr(_running, "follow_ups", None)
+    if follow_ups is not None and follow_ups[0] == message.queue:
+        follow_ups[1].append(message)
+    else:
+        publish(message)
 
 
 def _overdue_from(moment: datetime) -> datetime:
@@ -112,15 +135,38 @@ def run(message_id: int) -> bool:
     message = OutboxMessage.objects.filter(pk=message_id, done_at=None).first()
     if message is None:
         return True  # done already (a duplicate from the broker or the sweep)
+    outer = getattr(_running, "follow_ups", None)
+    _running.follow_ups = follow_ups = (message.queue, [])
     try:
         job_named(message.job).func(**message.args)
-    except TryLater as later:
-        OutboxMessage.objects.filter(pk=message.pk).update(
-            due_at=_overdue_from(timezone.now() + timedelta(seconds=later.seconds))
-        )
+    except BaseException as error:
+        _running.follow_ups = outer
+        # Follow-ups committed before the job failed still go out, through the broker.
+        _carry_out(follow_ups[1], here=False)
+        if isinstance(error, TryLater):
+            OutboxMessage.objects.filter(pk=message.pk).update(
+                due_at=_overdue_from(timezone.now() + timedelta(seconds=error.seconds))
+            )
         raise
+    _running.follow_ups = outer
     OutboxMessage.objects.filter(pk=message.pk).update(done_at=timezone.now())
+    _carry_out(follow_ups[1], here=True)
     return True
+
+
+def _carry_out(messages: list[OutboxMessage], *, here: bool) -> None:
+    """Run the follow-ups in this process (``here``), or publish them; one that fails here
+    is published, so the task's own retries and the sweep take it over."""
+    while messages:
+        message = messages.pop(0)
+        if not here:
+            publish(message)
+            continue
+        try:
+            run(message.pk)
+        except Exception:
+            logger.warning("Follow-up %s failed here; queued instead.", message, exc_info=True)
+            publish(message)
 
 
 def messages_waiting(*, now: datetime | None = None, limit: int = 1000) -> list[OutboxMessage]:

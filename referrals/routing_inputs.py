@@ -4,9 +4,12 @@ in a fixed number of queries, and the units' true loads. Moved out of
 ``referrals/selectors.py`` (issue 17), which keeps the visibility rules.
 """
 
+from dataclasses import replace
+
 from django.db.models import Count
 
 from referrals.models import Referral, ReferralEvent, ReferralTask, Status
+from referrals.routing_directory import routing_directory
 from referrals.selectors import same_person
 from services.models import ServiceUnit
 
@@ -44,79 +47,42 @@ def unit_loads(*, unit_ids: list[int] | None = None) -> dict[int, int]:
 
 def units_released_by(referral: Referral) -> set[int]:
     """Units that declined this referral, or let it pass its deadline and lost it."""
-    released = set()
-    for to_status, kind, unit_id, details in ReferralEvent.objects.filter(
-        referral=referral, unit__isnull=False
-    ).values_list("to_status", "kind", "unit_id", "details"):
+    return units_released([referral.pk]).get(referral.pk, set())
+
+
+def units_released(referral_ids) -> dict[int, set[int]]:
+    """``units_released_by`` for many referrals in one query: {referral id: unit ids}."""
+    released: dict[int, set[int]] = {}
+    for referral_id, to_status, kind, unit_id, details in ReferralEvent.objects.filter(
+        referral_id__in=referral_ids, unit__isnull=False
+    ).values_list("referral_id", "to_status", "kind", "unit_id", "details"):
         if to_status == Status.REJECTED or (
             kind == ReferralEvent.Kind.OVERDUE and (details or {}).get("released")
         ):
-            released.add(unit_id)
+            released.setdefault(referral_id, set()).add(unit_id)
     return released
 
 
-# long: every input of the routing decision read in one pass, query by query.
-def routing_inputs(referral: Referral):
-    """What ``routing.decide`` needs for ``referral``, read in a fixed number of queries (one
-    more for a named institution: its matched team is read among the units, wherever)."""
+def routing_inputs(referral: Referral, *, batch: "RoutingBatch | None" = None):
+    """What ``routing.decide`` needs for ``referral``: the rules and the units serving its
+    district from the directory (``routing_directory``: read once per version), and the
+    referral's own facts and the units' loads in four small indexed queries (one more for a
+    named institution: its matched team is taken among the units, wherever it serves); in
+    a ``batch``, the loads and released units are the batch's, so one query is left."""
     from referrals import routing
-    from referrals.models import RoutingRule
     from services.models import Institution
 
+    directory = batch.directory if batch else routing_directory()
     named = Institution.objects.filter(pk=referral.institution_id, is_active=True)
     team_id, institution_en, institution_zh = (
         referral.institution_id
         and named.values_list("matched_team_id", "name_en", "name_zh").first()
     ) or (None, "", "")
-    rules = [
-        routing.RuleFacts(
-            id=rule.pk,
-            code=rule.code,
-            name_en=rule.name_en,
-            name_zh=rule.name_zh,
-            priority=rule.priority,
-            unit_types=tuple(unit_type.code for unit_type in rule.unit_types.all()),
-            needs=frozenset(need.code for need in rule.needs.all()),
-            risk_levels=frozenset(rule.risk_levels),
-            risk_factors=frozenset(rule.risk_factors),
-            households=frozenset(rule.households),
-            district_id=rule.district_id,
-            sla_amount=rule.sla_amount,
-            sla_unit=rule.sla_unit,
-            escalate_at_once=rule.escalate_at_once,
-            when_overdue=rule.when_overdue,
-            match_institution=rule.match_institution,
-        )
-        for rule in RoutingRule.objects.filter(is_active=True).prefetch_related(
-            "needs", "unit_types"
-        )
-    ]
-    unit_types = {code for rule in rules for code in rule.unit_types}
-    candidates = ServiceUnit.objects.serving_district(referral.district_id)
-    if team_id is not None:
-        candidates |= ServiceUnit.objects.filter(pk=team_id)
-    units = [
-        routing.UnitFacts(
-            id=unit.pk,
-            code=unit.code,
-            name_en=unit.name_en,
-            name_zh=unit.name_zh,
-            unit_type=unit.unit_type.code,
-            district_id=unit.district_id,
-            catchment_district_ids=frozenset(d.pk for d in unit.catchment_districts.all()),
-            catchment_sub_district_ids=frozenset(s.pk for s in unit.catchment_sub_districts.all()),
-            catchment_sub_district_district_ids=frozenset(
-                s.district_id for s in unit.catchment_sub_districts.all()
-            ),
-            is_active=unit.is_active,
-            capacity=unit.capacity,
-            current_load=unit.current_load,
-            needs_served=frozenset(need.code for need in unit.unit_type.needs.all()),
-        )
-        for unit in candidates.filter(unit_type__code__in=unit_types)
-        .select_related("unit_type")
-        .prefetch_related("catchment_districts", "catchment_sub_districts", "unit_type__needs")
-    ]
+    units = directory.units_serving(referral.district_id, team_id=team_id)
+    if batch or directory.version:  # kept: its loads are not read with it
+        loads = batch.loads if batch else _loads(unit.id for unit in units)
+        units = [replace(unit, current_load=loads.get(unit.id, 0)) for unit in units]
+    released = batch.released.get(referral.pk, set()) if batch else units_released_by(referral)
     facts = routing.ReferralFacts(
         district_id=referral.district_id,
         sub_district_id=referral.sub_district_id,
@@ -124,7 +90,7 @@ def routing_inputs(referral: Referral):
         risk_level=referral.risk_level,
         risk_factors=frozenset(referral.risk_factors),
         household=referral.household,
-        excluded_unit_ids=frozenset(units_released_by(referral)),
+        excluded_unit_ids=frozenset(released),
         serving_unit_refs=tuple(units_serving_household(referral)),
         institution_team_id=team_id,
         institution_name_en=institution_en,
@@ -134,14 +100,12 @@ def routing_inputs(referral: Referral):
     sub_district = referral.sub_district
     place = {"en": district.name_en, "zh": district.name_zh}
     area = {"en": sub_district.name_en, "zh": sub_district.name_zh} if sub_district else place
-    return facts, units, rules, {"area": area, "district": place}
+    return facts, units, list(directory.rules), {"area": area, "district": place}
 
 
 def routing_decision_for(referral: Referral, *, needs: set[str] | None = None, lead: bool = True):
     """The routing decision for ``referral``; with ``needs`` (codes), for those alone (a
     declined task's), as its lead (every rule) or as a part (``routing.decide_part``)."""
-    from dataclasses import replace
-
     from referrals import routing
 
     facts, units, rules, places = routing_inputs(referral)
@@ -158,3 +122,38 @@ def routing_plan_for(referral: Referral):
 
     facts, units, rules, places = routing_inputs(referral)
     return routing.plan(facts, units, rules, **places)
+
+
+def _loads(unit_ids) -> dict[int, int]:
+    """The units' load counters (``current_load``), which routing ranks by."""
+    return dict(ServiceUnit.objects.filter(pk__in=list(unit_ids)).values_list("pk", "current_load"))
+
+
+class RoutingBatch:
+    """Submitted referrals routed together (``services.referrals_route``), locked in the
+    caller's transaction (``SKIP LOCKED``: those another holds are left to their own job):
+    the directory, the units' loads and the units each referral released read once for
+    all, then each referral planned on the loads the plans before it added. Its needs come
+    with it; the household's units are read per referral, so a referral sees the tasks an
+    earlier one of the same household was given."""
+
+    def __init__(self, ids) -> None:
+        waiting = Referral.objects.select_for_update(of=("self",), skip_locked=True)
+        locked = waiting.select_related("district", "sub_district").prefetch_related("needs")
+        by_id = {r.pk: r for r in locked.filter(pk__in=list(ids), status=Status.SUBMITTED)}
+        self.referrals = [by_id[pk] for pk in ids if pk in by_id]
+        self.directory = routing_directory()
+        self.loads = _loads(unit.id for unit in self.directory.units)
+        self.released = units_released(list(by_id))
+
+    def plan(self, referral: Referral):
+        """The referral's plan, its units' loads counted up as the caller applies it (a
+        submitted referral's parts are each a new task for another unit)."""
+        from referrals import routing
+
+        facts, units, rules, places = routing_inputs(referral, batch=self)
+        plan = routing.plan(facts, units, rules, **places)
+        for part in plan.parts:
+            if part.decision.unit is not None:
+                self.loads[part.decision.unit.id] = self.loads.get(part.decision.unit.id, 0) + 1
+        return plan

@@ -8,7 +8,6 @@ translated ``ReferralError`` (``referrals/errors.py``) when it must refuse; ``ac
 is the system. Routing by the rules is here too; the office's hand is in ``assignment.py``.
 """
 
-import logging
 from datetime import datetime
 
 from django.conf import settings
@@ -18,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
+from referrals import notifications as notifying
 from referrals import outbox, routing, sla
 from referrals.errors import (
     IllegalTransition,
@@ -44,14 +44,8 @@ from referrals.models import (
     RoutingRule,
     Status,
 )
-from referrals.notifications import (
-    notify_assignment,
-    notify_office,
-    notify_partner,
-    notify_referrer,
-)
-from referrals.routing_inputs import routing_decision_for, routing_plan_for
-from referrals.selectors import office_closures_from
+from referrals.routing_directory import closures_from as routing_closures_from
+from referrals.routing_inputs import RoutingBatch, routing_decision_for, routing_plan_for
 from referrals.task_steps import (
     acting_task,
     close_open_tasks,
@@ -62,8 +56,6 @@ from referrals.task_steps import (
     task_step,
 )
 from services.models import NeedCategory, ServiceUnit
-
-logger = logging.getLogger(__name__)
 
 
 def lock(referral_id: int) -> Referral:
@@ -95,10 +87,7 @@ def check(
     if current.status not in transition.sources:
         raise IllegalTransition(
             _("A referral that is “%(status)s” cannot be moved to “%(target)s”.")
-            % {
-                "status": current.get_status_display(),
-                "target": Status(transition.target).label,
-            }
+            % {"status": current.get_status_display(), "target": Status(transition.target).label}
         )
     if transition.reason_required and not reason:
         raise ReasonRequired(_("Give a reason for this step."))
@@ -146,9 +135,10 @@ def record_change(
     )
     told = actor is None or actor.pk != referral.referrer_id
     if told and step_to in REFERRER_TOLD and step_to != step_from:
-        outbox.enqueue(notify_referrer, event_id=event.pk)
+        outbox.enqueue(notifying.notify_referrer, event_id=event.pk)
     if event.unit_id and step_to != step_from and kind != ReferralEvent.Kind.ROUTING:
-        outbox.enqueue(notify_partner, event_id=event.pk)  # referral.updated / referral.cancelled
+        # referral.updated / referral.cancelled
+        outbox.enqueue(notifying.notify_partner, event_id=event.pk)
     return event
 
 
@@ -192,7 +182,7 @@ def _transition(
         if action == "reject":  # to the next unit, or to triage
             outbox.enqueue(referral_route, referral_id=referral.pk)
         elif action == "send_to_triage":
-            outbox.enqueue(notify_office, event_id=event.pk)
+            outbox.enqueue(notifying.notify_office, event_id=event.pk)
     return referral
 
 
@@ -283,17 +273,12 @@ referral_fail = _step("fail")
 referral_cancel = _step("cancel")
 referral_mark_entered_in_error = _step("mark_entered_in_error")
 
+# Each step's service by its action ("reject": ``referral_decline``, whose name says it).
 ACTION_SERVICES = {
-    "accept": referral_accept,
-    "reject": referral_decline,
-    "start": referral_start,
-    "hold": referral_hold,
-    "resume": referral_resume,
-    "complete": referral_complete,
-    "fail": referral_fail,
-    "cancel": referral_cancel,
-    "mark_entered_in_error": referral_mark_entered_in_error,
-    "send_to_triage": referral_send_to_triage,
+    step.__name__.removeprefix("referral_"): step
+    for step in (referral_accept, referral_decline, referral_start, referral_hold)
+    + (referral_resume, referral_complete, referral_fail, referral_cancel)
+    + (referral_mark_entered_in_error, referral_send_to_triage)
 }
 
 
@@ -307,9 +292,9 @@ def due_at(rule, start: datetime, risk_level: str, closures=None) -> datetime:
     """When an assignment under ``rule`` (a ``RoutingRule`` or the routing's ``RuleFacts``;
     ``None``: the defaults) made at ``start`` must be acknowledged. The one home of the clock
     choice: urgent work (``SLA_AROUND_THE_CLOCK_RISK_LEVELS``) runs 24 x 7, the rest in
-    business time, paused through office closures (read here unless the caller, comparing
-    several rules from one instant, passes them); re-routing keeps the referral's risk
-    level, and so its clock."""
+    business time, paused through office closures (the routing directory's, unless the
+    caller, comparing several rules from one instant, passes them); re-routing keeps the
+    referral's risk level, and so its clock."""
     around_the_clock = runs_around_the_clock(risk_level)
     if rule is not None:
         amount, unit = rule.sla_amount, rule.sla_unit
@@ -321,7 +306,7 @@ def due_at(rule, start: datetime, risk_level: str, closures=None) -> datetime:
     if around_the_clock:
         closures = ()
     elif closures is None:
-        closures = office_closures_from(start)
+        closures = routing_closures_from(start)
     return sla.due_after(start, amount, unit, around_the_clock=around_the_clock, closures=closures)
 
 
@@ -364,7 +349,7 @@ def apply_decision(
             task=task,
             step=(referral.status, Status.ASSIGNED),
         )
-        outbox.enqueue(notify_assignment, event_id=event.pk)
+        outbox.enqueue(notifying.notify_assignment, event_id=event.pk)
     else:
         close_open_tasks(referral, Status.CANCELLED)
         event = record_change(
@@ -377,7 +362,7 @@ def apply_decision(
             changes={"assigned_unit": None, "routing_rule": None, "due_at": None},
             details=details,
         )
-        outbox.enqueue(notify_office, event_id=event.pk)
+        outbox.enqueue(notifying.notify_office, event_id=event.pk)
     if decision.escalate and referral.escalated_at is None:
         escalate(referral, actor=None, reason="", code="escalate_at_once")
     return event
@@ -425,7 +410,7 @@ def add_part(
         task=task,
         step=(referral.status, Status.ASSIGNED),
     )
-    outbox.enqueue(notify_assignment, event_id=event.pk)
+    outbox.enqueue(notifying.notify_assignment, event_id=event.pk)
     if decision.escalate and referral.escalated_at is None:
         escalate(referral, actor=None, reason="", code="escalate_at_once")
     return event
@@ -443,7 +428,7 @@ def need_unrouted(referral: Referral, need: str) -> None:
             "reasons": [routing.Reason("need_unrouted", {"need": _need_label(need)}).as_json()],
         },
     )
-    outbox.enqueue(notify_office, event_id=event.pk)
+    outbox.enqueue(notifying.notify_office, event_id=event.pk)
 
 
 def _need_label(code: str) -> dict[str, str]:
@@ -466,6 +451,17 @@ def referral_route(*, referral_id: int) -> Referral:
         for task, needs in declined_parts(referral):
             route_needs_again(referral, needs, was_lead=task.is_lead)
     return referral
+
+
+def referrals_route(ids: list[int]) -> list[int]:
+    """Route the submitted referrals ``ids`` in one transaction and order, each as
+    ``referral_route`` would (``RoutingBatch``: the directory, loads and released units read
+    once, each plan on the loads the earlier ones added). Returns the ids routed."""
+    with transaction.atomic():
+        batch = RoutingBatch(ids)
+        for referral in batch.referrals:
+            apply_plan(referral, batch.plan(referral))
+    return [referral.pk for referral in batch.referrals]
 
 
 def route_needs_again(referral: Referral, needs: set[str], *, was_lead: bool) -> None:
@@ -497,4 +493,4 @@ def escalate(referral: Referral, *, actor: User | None, reason: str, code: str =
         changes={"escalated_at": referral.escalated_at or timezone.now()},
         details={"reasons": [routing.Reason(code).as_json()]} if code else {},
     )
-    outbox.enqueue(notify_office, event_id=event.pk)
+    outbox.enqueue(notifying.notify_office, event_id=event.pk)
