@@ -12,12 +12,14 @@ import uuid
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_GET
 
+from districts.models import District
 from referrals.duplicates import DuplicateWarning, TooManyChecks, duplicate_check
 from referrals.models import Referral, Status
 from referrals.selectors import referrer_teams
@@ -32,22 +34,34 @@ from referrals.web.forms import (
     CheckAnswersForm,
     ReferralForm,
     answer_sections,
+    district_id_of,
     problems_with_links,
     stored_values,
+    sub_district_select,
 )
+
+FORM_REFUSAL = _("Only caring-team members and other referrers file referrals.")
+NO_SUCH_DISTRICT = _("There is no such district: choose one from the list.")
 
 
 def _default_sub_district(team):
     return team.catchment_sub_districts.order_by("code").first()
 
 
+def _referrer_teams_or_403(request):
+    """The teams the user files for (with their district, the form's first guess), read
+    once: the check, the first team and the form's list are one query; none: a 403."""
+    teams = referrer_teams(user=request.user).select_related("district")
+    if not teams:
+        raise PermissionDenied(FORM_REFUSAL)
+    return teams
+
+
 @login_required
 @sensitive_post_parameters("id_number")
 @answers_refusals(back=same_page)
 def referral_new(request):
-    teams = referrer_teams(user=request.user)
-    if not teams.exists():
-        raise PermissionDenied(_("Only caring-team members and other referrers file referrals."))
+    teams = _referrer_teams_or_403(request)
     if request.method == "POST":
         existing = _referral_for_token(request)
         if existing and existing.status != Status.DRAFT:
@@ -66,6 +80,22 @@ def referral_new(request):
         },
     )
     return _render_form(request, form, referral=None)
+
+
+@login_required
+@require_GET
+def referral_sub_districts(request):
+    """The ``<option>`` list of one district's sub-districts (``?district=<id>``), which the
+    form's district list fetches (htmx) into the sub-district list when it changes; the
+    form's own rule: referrers only. No district (blank): only "Whole district / not
+    known"; an id that names no district: a 400 saying so."""
+    _referrer_teams_or_403(request)
+    raw = request.GET.get("district", "")
+    district_id = district_id_of(raw)
+    if raw and (district_id is None or not District.objects.filter(pk=district_id).exists()):
+        return HttpResponseBadRequest(NO_SUCH_DISTRICT, content_type="text/plain; charset=utf-8")
+    widget = sub_district_select(district_id)
+    return HttpResponse(widget.option_tags("sub_district", None))
 
 
 @login_required

@@ -11,8 +11,13 @@ from datetime import date, datetime
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.forms.utils import flatatt
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.choices import BaseChoiceIterator
 from django.utils.formats import date_format
+from django.utils.html import escape, format_html
+from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.phonenumber import PhoneNumber
@@ -29,6 +34,7 @@ from referrals.submission import (
     submission_errors,
 )
 from services.models import Institution, NeedCategory
+from welfare_portal.widgets import FastSelect
 
 # The form's sections, in the order of the paper form; the page renders them as cards.
 SECTIONS = [
@@ -73,30 +79,112 @@ MODEL_FIELDS = [
 ]
 
 
-class SubDistrictSelect(forms.Select):
-    """Options carry ``data-district`` so the page can narrow them to the chosen district."""
+class ChoicesOnce(BaseChoiceIterator):
+    """Choices read when the form is drawn, and only once: a POST that is not drawn again
+    reads nothing, and a drawn list is one query (Django's ``Select`` reads a model field's
+    choices twice, once to decide on ``required`` and once to draw them)."""
 
-    def __init__(self, *args, district_of: dict[int, str] | None = None, **kwargs):
+    def __init__(self, load):
+        self.load, self.loaded = load, None
+
+    def __iter__(self):
+        if self.loaded is None:
+            self.loaded = list(self.load())
+        return iter(self.loaded)
+
+
+class DistrictTaggedSelect(FastSelect):
+    """A ``FastSelect`` (issue 20: no template per option) whose options carry their
+    district (``district_of``: value → district id) as ``data-district``, which
+    static/js/referral-form.js narrows the institutions by."""
+
+    def __init__(self, *args, district_of: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.district_of = district_of or {}
+        self.district_of = district_of if district_of is not None else {}
 
-    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
-        option = super().create_option(name, value, label, selected, index, subindex, attrs)
-        key = getattr(value, "value", value)
-        if key in self.district_of:
-            option["attrs"]["data-district"] = self.district_of[key]
-        return option
+    def option_tags(self, name, value) -> str:
+        """The ``<option>`` elements alone: the select's, and the sub-district fragment's."""
+        context = self.get_context(name, value, None)["widget"]
+        tags = []
+        for _group, options, _index in context["optgroups"]:
+            for option in options:
+                key = option["value"]
+                district = self.district_of.get(key)
+                tags.append(
+                    '<option value="{}"{}{}>{}</option>'.format(
+                        escape("" if key is None else key),
+                        f' data-district="{escape(district)}"' if district else "",
+                        " selected" if option["selected"] else "",
+                        escape(option["label"]),
+                    )
+                )
+        return mark_safe("".join(tags))  # noqa: S308 - every part escaped above
+
+    def render(self, name, value, attrs=None, renderer=None):
+        attrs = self.build_attrs(self.attrs, attrs)
+        return format_html(
+            "<select{}>{}</select>", flatatt({"name": name, **attrs}), self.option_tags(name, value)
+        )
 
 
-class InstitutionSelect(forms.Select):
-    """Options carry their institution's ``data-district``, as the sub-districts do."""
+def sub_district_select(district_id: int | None) -> DistrictTaggedSelect:
+    """The sub-district list of one district only (issue 20: never all 452), read when drawn:
+    "Whole district / not known", then the district's sub-districts by code, as plain
+    strings in the active language. The form's list and the fragment the page fetches when
+    the district changes (``referral_sub_districts``) are both this."""
+    widget = DistrictTaggedSelect()
+    widget.choices = ChoicesOnce(lambda: _sub_district_choices(widget, district_id))
+    return widget
 
-    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
-        option = super().create_option(name, value, label, selected, index, subindex, attrs)
-        institution = getattr(value, "instance", None)
-        if institution is not None:
-            option["attrs"]["data-district"] = str(institution.district_id)
-        return option
+
+def _sub_district_choices(widget, district_id):
+    choices = [("", str(_("Whole district / not known")))]
+    if district_id is None:
+        return choices
+    for area in SubDistrict.objects.filter(district_id=district_id).order_by("code"):
+        choices.append((area.pk, f"{area.code} · {area.name}"))
+        widget.district_of[area.pk] = str(district_id)
+    return choices
+
+
+def district_id_of(value) -> int | None:
+    """A district's id from a form value (a District, an id, the posted text), or None
+    when it names none (blank, not a number, out of the id's range)."""
+    value = getattr(value, "pk", value)
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if 0 < number < 2**63 else None
+
+
+class _InputsInPython:
+    """Radios and checkboxes whose inputs are written in Python (issue 20): the field
+    template draws each choice's ``{{ choice.tag }}``, which Django renders through three
+    templates an input (a third of the form's time). The markup is the same; the labels
+    are the field template's."""
+
+    def _render(self, template_name, context, renderer=None):
+        option = context["widget"]
+        if template_name != self.option_template_name or option.get("wrap_label"):
+            return super()._render(template_name, context, renderer)
+        return format_html(
+            '<input type="{}" name="{}"{}{}>',
+            option["type"],
+            option["name"],
+            format_html(' value="{}"', option["value"]) if option["value"] is not None else "",
+            flatatt(option["attrs"]),
+        )
+
+
+# The same class names as Django's, so that ``BoundField.widget_type`` (which the field
+# template reads) stays "radioselect" and "checkboxselectmultiple".
+class RadioSelect(_InputsInPython, forms.RadioSelect):
+    pass
+
+
+class CheckboxSelectMultiple(_InputsInPython, forms.CheckboxSelectMultiple):
+    pass
 
 
 class InRangeDateTimeField(forms.DateTimeField):
@@ -106,6 +194,17 @@ class InRangeDateTimeField(forms.DateTimeField):
     def to_python(self, value):
         parsed = super().to_python(value)
         return in_range(parsed) if parsed is not None else None
+
+
+def _institution_choices(field):
+    """The institutions by district, then name, labelled with their district, as plain
+    strings; each option carries its district for the page's script."""
+    rows = field.queryset.select_related("district").order_by("district__code", "name_en", "code")
+    choices = [("", str(_("None, or not known")))]
+    for institution in rows:
+        choices.append((institution.pk, f"{institution.district.name} · {institution.name}"))
+        field.widget.district_of[institution.pk] = str(institution.district_id)
+    return choices
 
 
 class ReferralForm(forms.ModelForm):
@@ -126,13 +225,13 @@ class ReferralForm(forms.ModelForm):
         label=_("needs"),
         queryset=NeedCategory.objects.order_by("ordering", "code"),
         required=False,
-        widget=forms.CheckboxSelectMultiple,
+        widget=CheckboxSelectMultiple,
     )
     risk_factors = forms.MultipleChoiceField(
         label=_("risk screening"),
         choices=RiskFactor.choices,
         required=False,
-        widget=forms.CheckboxSelectMultiple,
+        widget=CheckboxSelectMultiple,
         help_text=_("Tick every sign you saw or heard: each raises the risk level."),
     )
 
@@ -145,11 +244,13 @@ class ReferralForm(forms.ModelForm):
         }
         field_classes = {"consent_given_at": InRangeDateTimeField}
         widgets = {
-            "sex": forms.RadioSelect,
-            "household": forms.RadioSelect,
-            "consent_basis": forms.RadioSelect,
-            "consent_given_by": forms.RadioSelect,
-            "consent_method": forms.RadioSelect,
+            "sex": RadioSelect,
+            "household": RadioSelect,
+            "consent_basis": RadioSelect,
+            "consent_given_by": RadioSelect,
+            "consent_method": RadioSelect,
+            "preferred_language": FastSelect,
+            "id_type": FastSelect,
             "date_of_birth": forms.DateInput(attrs={"type": "date"}),
             "consent_given_at": forms.DateTimeInput(
                 attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"
@@ -164,18 +265,7 @@ class ReferralForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.order_fields(name for _title, names in SECTIONS for name in names)  # the page's
         self.submitting = submitting
-        self.fields["team"].queryset = teams
-        self.fields["district"].queryset = District.objects.order_by("code")
-        self.fields["district"].empty_label = _("Choose the district")
-        sub_districts = list(SubDistrict.objects.select_related("district").order_by("code"))
-        field = self.fields["sub_district"]
-        field.queryset = SubDistrict.objects.order_by("code")
-        field.widget = SubDistrictSelect(
-            district_of={s.pk: str(s.district_id) for s in sub_districts}
-        )
-        field.widget.choices = [("", _("Whole district / not known"))] + [
-            (s.pk, f"{s.code} · {s.name}") for s in sub_districts
-        ]
+        self._choice_fields(teams)
         self.fields["consent_given_at"].input_formats = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
         for name in ("sex", "household", "consent_basis", "consent_given_by", "consent_method"):
             self.fields[name].choices = [c for c in self.fields[name].choices if c[0]]  # radios
@@ -185,6 +275,35 @@ class ReferralForm(forms.ModelForm):
                 "On file: %(masked)s. Leave blank to keep it; type a new number to replace it."
             ) % {"masked": self.instance.id_number_masked}
 
+    def _choice_fields(self, teams):
+        """The lists, drawn in one pass each (issue 20): the teams and districts as plain
+        strings, read once when drawn; the sub-districts of the chosen district only (the
+        posted one, the draft's, or the team's), any sub-district still accepted so that
+        one in another district gets the rule's message (``draft_errors``)."""
+        team = self.fields["team"]
+        team.queryset = teams
+        team.widget = FastSelect()
+        team.widget.choices = ChoicesOnce(lambda: [(t.pk, t.name) for t in teams])
+        district = self.fields["district"]
+        district.queryset = District.objects.order_by("code")
+        district.widget = FastSelect()
+        district.widget.choices = ChoicesOnce(
+            lambda: (
+                [("", str(_("Choose the district")))] + [(d.pk, d.name) for d in district.queryset]
+            )
+        )
+        district.widget.attrs.update(
+            {
+                "hx-get": reverse("referrals:sub_districts"),
+                "hx-target": "#id_sub_district",
+                "hx-swap": "innerHTML",
+                "hx-sync": "this:replace",  # a second change cancels the first's answer
+            }
+        )
+        area = self.fields["sub_district"]
+        area.queryset = SubDistrict.objects.all()
+        area.widget = sub_district_select(district_id_of(self["district"].value()))
+
     def _institution_field(self):
         """The child's kindergarten or child care centre (issue 17): any active one (and the
         draft's own), by district, then name; read only when drawn or when one is chosen."""
@@ -192,14 +311,9 @@ class ReferralForm(forms.ModelForm):
         if self.instance.institution_id:
             kept |= Q(pk=self.instance.institution_id)
         field = self.fields["institution"]
-        field.widget = InstitutionSelect()  # first: setting the queryset gives it the choices
-        field.queryset = (
-            Institution.objects.filter(kept)
-            .select_related("district")
-            .order_by("district__code", "name_en", "code")
-        )
-        field.empty_label = _("None, or not known")
-        field.label_from_instance = lambda i: f"{i.district.name} · {i.name}"
+        field.queryset = Institution.objects.filter(kept)
+        field.widget = DistrictTaggedSelect()
+        field.widget.choices = ChoicesOnce(lambda: _institution_choices(field))
         field.help_text = _(
             "Optional: the kindergarten or child care centre the child attends, in the "
             "referral's district. The social work team matched to it takes the referral."

@@ -23,6 +23,7 @@ from referrals.web import (
 referral_patterns = [
     path("", views.referral_list, name="list"),
     path("new/", form_views.referral_new, name="new"),
+    path("new/sub-districts/", form_views.referral_sub_districts, name="sub_districts"),
     path("<uuid:public_id>/", views.referral_detail, name="detail"),
     path("<uuid:public_id>/edit/", form_views.referral_edit, name="edit"),
     path("<uuid:public_id>/check/", form_views.referral_check, name="check"),

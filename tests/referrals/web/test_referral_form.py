@@ -167,7 +167,7 @@ def test_submitting_takes_a_fixed_number_of_queries(
     # Issue 19 split the one POST in two (it was 32). The form's "Continue": the session,
     # user and two-factor device, the form's choices and checks, the draft kept (created,
     # saved, its needs).
-    with django_assert_num_queries(23):
+    with django_assert_num_queries(22):
         check = client.post(NEW, data)
     assert check.status_code == 302
     draft = Referral.objects.get(submission_token=data["token"])
