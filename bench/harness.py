@@ -79,6 +79,20 @@ def vacuum_analyse() -> float:
     return time.perf_counter() - started
 
 
+def raw_connection(*, autocommit: bool = False):
+    """A plain psycopg connection to the portal's database, with the portal's connection
+    options (``-c jit=off``): the "raw" floor the pages and the API are compared with."""
+    import psycopg
+    from django.db import connection
+
+    params = connection.settings_dict
+    return psycopg.connect(
+        dbname=params["NAME"], user=params["USER"], host=params["HOST"],
+        port=params["PORT"] or 5432, password=params["PASSWORD"] or None,
+        options=params.get("OPTIONS", {}).get("options", ""), autocommit=autocommit,
+    )  # fmt: skip
+
+
 # --- Sessions --------------------------------------------------------------------------------
 
 

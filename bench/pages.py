@@ -116,15 +116,8 @@ class RawReplay:
     is rolled back (the access-log insert costs what it costs, and leaves no row)."""
 
     def __init__(self, statements: list[str]):
-        import psycopg
-        from django.db import connection
-
-        params = connection.settings_dict
         self.statements = statements
-        self.connection = psycopg.connect(
-            dbname=params["NAME"], user=params["USER"], host=params["HOST"],
-            port=params["PORT"] or 5432, password=params["PASSWORD"] or None,
-        )  # fmt: skip
+        self.connection = harness.raw_connection()
 
     def __call__(self) -> float:
         started = time.perf_counter()

@@ -35,14 +35,19 @@ one unit's decline is not booked against the unit that took the referral afterwa
 sub-district row has the caseload columns only. The totals row covers the whole scope; its
 median is the median of all first acceptances, not of the rows.
 
-Queries. Nine, whatever the number of referrals or districts (``dashboard_counts`` and
-``dashboard_trends``): the unit types, the caseload grouped by (district, sub-district,
-assigned unit, its type), the decisions (on PostgreSQL counted and their percentiles taken
-with ``percentile_cont`` over grouping sets by district, unit type, unit and overall, in the
-database; elsewhere the same rows reduced in Python), the top needs, the names of the
-sub-districts and units counted, the weekly trends, the closures and the reasons. The result
-holds no translated text (names are resolved through ``.name`` when shown), so one cache
-entry per scope serves both languages for ``CACHE_SECONDS``.
+Queries. Ten, whatever the number of referrals or districts (``dashboard_counts`` and
+``dashboard_trends``): the unit types, the caseload (on PostgreSQL added up over grouping
+sets by district, sub-district, assigned unit and overall, in the database, from indexes
+that hold every column it counts; elsewhere the same groups reduced in Python), the
+decisions (on PostgreSQL counted and their percentiles taken with ``percentile_cont`` over
+grouping sets by district, unit type, unit and overall, in the database; elsewhere the same
+rows reduced in Python), the units counted (their names, and their types, which the unit
+types' caseload adds up), the top needs, the urgent notices' funnel, the names of the
+sub-districts counted, the weekly trends, the closures and the reasons. For headquarters'
+view of every district the timeline's counts skip the lookup of each step's district
+(``everywhere``). The result holds no translated text (names are resolved through
+``.name`` when shown), so one cache entry per scope serves both languages for
+``CACHE_SECONDS``.
 """
 
 from collections.abc import Callable
@@ -57,7 +62,7 @@ from django.utils.translation import gettext
 from accounts.models import User
 from accounts.selectors import districts_covered_by
 from districts.models import District, SubDistrict
-from referrals.dashboard_counts import caseload, decisions, top_needs
+from referrals.dashboard_counts import CASELOAD_COUNTS, caseload, decisions, top_needs
 from referrals.dashboard_trends import (
     HONG_KONG,
     Outcomes,
@@ -82,7 +87,13 @@ def dashboard_districts(*, user: User) -> list[District]:
     return list(districts_covered_by(user=user))
 
 
-CASELOAD = ("received_week", "received_month", "open", "triage", "overdue", "escalated")
+def covers_every_district(*, user: User) -> bool:
+    """Whether ``dashboard_districts`` gives ``user`` every district: headquarters, as
+    ``districts_covered_by`` decides (no query)."""
+    return user.is_administrator
+
+
+CASELOAD = CASELOAD_COUNTS
 
 
 @dataclass
@@ -117,9 +128,14 @@ class Figures:
     def is_empty(self) -> bool:
         return not (any(getattr(self, name) for name in CASELOAD) or self.decisions)
 
-    def add_caseload(self, group: dict) -> None:
-        for name in CASELOAD:
-            setattr(self, name, getattr(self, name) + group[name])
+    @property
+    def caseload(self) -> tuple[int, ...]:
+        return tuple(getattr(self, name) for name in CASELOAD)
+
+    def add_caseload(self, counts) -> None:
+        """Add ``counts``, in ``CASELOAD`` order."""
+        for name, count in zip(CASELOAD, counts, strict=True):
+            setattr(self, name, getattr(self, name) + count)
 
 
 Group = District | SubDistrict | UnitType | ServiceUnit
@@ -185,12 +201,19 @@ def period_starts(now: datetime) -> tuple[datetime, datetime, datetime]:
     )
 
 
-def dashboard_cached(*, districts: list[District]) -> Dashboard:
+def dashboard_cache_key(districts: list[District]) -> str:
+    """The cache key of the figures of this scope (the bench clears it to time a cold page)."""
+    return "dashboard:v{}:{}".format(CACHE_VERSION, ",".join(str(d.pk) for d in districts))
+
+
+def dashboard_cached(*, districts: list[District], everywhere: bool = False) -> Dashboard:
     """``dashboard_figures`` as of now, shared for CACHE_SECONDS by everyone with this scope."""
-    key = "dashboard:v{}:{}".format(CACHE_VERSION, ",".join(str(d.pk) for d in districts))
+    key = dashboard_cache_key(districts)
     dashboard = cache.get(key)
     if dashboard is None:
-        dashboard = dashboard_figures(districts=districts, now=timezone.now())
+        dashboard = dashboard_figures(
+            districts=districts, now=timezone.now(), everywhere=everywhere
+        )
         cache.set(key, dashboard, CACHE_SECONDS)
     return dashboard
 
@@ -216,8 +239,12 @@ class _Rows:
         return sorted(rows, key=lambda row: (row.group is None, row.key))
 
 
-def dashboard_figures(*, districts: list[District], now: datetime) -> Dashboard:
-    """The dashboard for ``districts`` as of ``now`` (definitions in the module docstring)."""
+def dashboard_figures(
+    *, districts: list[District], now: datetime, everywhere: bool = False
+) -> Dashboard:
+    """The dashboard for ``districts`` as of ``now`` (definitions in the module docstring).
+    ``everywhere``: ``districts`` are all the districts there are (headquarters' view), so
+    the timeline's counts need not look up each step's referral for its district."""
     week_start, month_start, cohort_start = period_starts(now)
     ids = [district.pk for district in districts]
     by_district = {d.pk: Row(key=d.code, group=d) for d in districts}
@@ -225,25 +252,18 @@ def dashboard_figures(*, districts: list[District], now: datetime) -> Dashboard:
     by_sub_district, by_unit_type, by_unit = _Rows("sub_district"), _Rows(), _Rows()
 
     total = Figures()
-    for group in caseload(ids, week_start=week_start, month_start=month_start, now=now):
-        for figures in (
-            by_district[group["district_id"]].figures,
-            by_sub_district[group["sub_district_id"]],
-            by_unit_type[group["unit_type"]],
-            by_unit[group["assigned_unit_id"]],
-            total,
-        ):
-            figures.add_caseload(group)
-
-    rows = {"district": by_district, "unit_type": by_unit_type, "unit": by_unit}
-    for (grouping, pk), counted in decisions(ids, since=cohort_start, now=now).items():
-        if grouping == "district":
-            figures = by_district[pk].figures
-        elif grouping == "total":
-            figures = total
-        else:
-            figures = rows[grouping][pk]
-        figures.accepted, figures.rejected, figures.median_hours, figures.p90_hours = counted
+    rows = {"sub_district": by_sub_district, "unit_type": by_unit_type, "unit": by_unit}
+    periods = {"week_start": week_start, "month_start": month_start, "now": now}
+    counted = caseload(ids, **periods, row_by_row=everywhere)
+    for (grouping, pk), counts in counted.items():
+        _figures(grouping, pk, by_district, total, rows).add_caseload(counts)
+    for (grouping, pk), counts in decisions(ids, since=cohort_start, now=now).items():
+        figures = _figures(grouping, pk, by_district, total, rows)
+        figures.accepted, figures.rejected, figures.median_hours, figures.p90_hours = counts
+    units = _units(by_unit.rows)
+    for pk, row in by_unit.rows.items():  # a unit's caseload is its type's
+        unit = units.get(pk)
+        by_unit_type[unit.unit_type_id if unit else None].add_caseload(row.figures.caseload)
 
     return Dashboard(
         now=now,
@@ -259,13 +279,25 @@ def dashboard_figures(*, districts: list[District], now: datetime) -> Dashboard:
         ],
         notices=notice_funnel(district_ids=ids, since=cohort_start),
         sub_districts=by_sub_district.named(_sub_districts(by_sub_district.rows)),
-        units=by_unit.named(_units(by_unit.rows)),
+        units=by_unit.named(units),
         trend_start=trend_start(now),
-        weeks=weekly_trends(ids, now=now),
+        weeks=weekly_trends(ids, now=now, everywhere=everywhere),
         outcomes=add_reasons(
-            closures(ids, since=cohort_start, now=now), ids, since=cohort_start, now=now
+            closures(ids, since=cohort_start, now=now),
+            None if everywhere else ids,
+            since=cohort_start,
+            now=now,
         ),
     )
+
+
+def _figures(grouping: str, pk, by_district: dict, total: Figures, rows: dict) -> Figures:
+    """The figures a counted group goes to."""
+    if grouping == "district":
+        return by_district[pk].figures
+    if grouping == "total":
+        return total
+    return rows[grouping][pk]
 
 
 # ``or [0]``: asked even when there is nothing to name, so that the page always costs the
@@ -280,7 +312,9 @@ def _sub_districts(pks) -> dict[int, SubDistrict]:
 
 def _units(pks) -> dict[int, ServiceUnit]:
     wanted = [pk for pk in pks if pk is not None] or [0]
-    found = ServiceUnit.objects.filter(pk__in=wanted).only("code", "name_en", "name_zh")
+    found = ServiceUnit.objects.filter(pk__in=wanted).only(
+        "code", "name_en", "name_zh", "unit_type_id"
+    )
     return {unit.pk: unit for unit in found}
 
 

@@ -5,7 +5,7 @@ into its rows (definitions in its docstring). Nothing here holds translated text
 """
 
 from django.db import connection
-from django.db.models import Count, F, Q, QuerySet, Value, Window
+from django.db.models import Case, Count, F, Q, QuerySet, Value, When, Window
 from django.db.models.functions import RowNumber
 
 from referrals.dashboard_trends import in_postgresql, percentile
@@ -13,24 +13,37 @@ from referrals.models import OPEN_STATUSES, Referral, ReferralEvent, Status
 from referrals.selectors import overdue_q
 from services.models import NeedCategory
 
+# The caseload's groupings: the key of each, and the referral column it groups by.
+CASELOAD_GROUPINGS = {
+    "district": "district_id",
+    "sub_district": "sub_district_id",
+    "unit": "assigned_unit_id",
+}
+CASELOAD_COUNTS = ("received_week", "received_month", "open", "triage", "overdue", "escalated")
+# The caseload's figures of one group, in CASELOAD_COUNTS order.
+CaseloadFigures = tuple[int, int, int, int, int, int]
 
-def caseload(district_ids, *, week_start, month_start, now) -> QuerySet:
-    """Caseload counts grouped by (district, sub-district, assigned unit and its type), in one
-    statement of two parts: the open referrals, and the referrals received this week or
-    month. Each part reads only the rows it counts, so the cost follows the open work and
-    the month's intake, not the years of closed referrals behind them."""
+
+def caseload_groups(district_ids, *, week_start, month_start, now, grouped=True) -> QuerySet:
+    """Caseload counts grouped by (district, sub-district, assigned unit), in one statement
+    of two parts: the open referrals, and the referrals received this week or month. Each
+    part reads only the rows it counts, from an index that includes every column it needs
+    (``referral_open_caseload``, ``referral_queue_age``), so the cost follows the open work
+    and the month's intake, not the years of closed referrals behind them. Not ``grouped``:
+    a row per referral counted, each count 1 or 0, for an enclosing statement to add up."""
     in_scope = Referral.objects.filter(district_id__in=district_ids).values(
-        "district_id",
-        "sub_district_id",
-        "assigned_unit_id",
-        unit_type=F("assigned_unit__unit_type_id"),
+        *CASELOAD_GROUPINGS.values()
     )
     none = Value(0)
 
     # A column of the index rather than the primary key, so that PostgreSQL can answer from
     # an index that includes the columns counted, without reading the table.
-    def number(condition: Q | None = None) -> Count:
-        return Count("district_id", filter=condition)
+    def number(condition: Q | None = None):
+        if grouped:
+            return Count("district_id", filter=condition)
+        if condition is None:
+            return Value(1)
+        return Case(When(condition, then=Value(1)), default=Value(0))
 
     open_work = (
         in_scope.filter(status__in=OPEN_STATUSES)
@@ -58,6 +71,55 @@ def caseload(district_ids, *, week_start, month_start, now) -> QuerySet:
         .order_by()
     )
     return open_work.union(received, all=True)
+
+
+def caseload(
+    district_ids, *, week_start, month_start, now, in_database=None, row_by_row=False
+) -> dict[tuple[str, int | None], CaseloadFigures]:
+    """The caseload's figures keyed ("district", id), ("sub_district", id or None), ("unit",
+    the assigned unit's id or None) and ("total", None): added up over grouping sets in the
+    database on PostgreSQL (``in_database`` None), in Python elsewhere; only groups with a
+    referral to count appear. ``row_by_row``: see below."""
+    periods = {"week_start": week_start, "month_start": month_start, "now": now}
+    if not in_postgresql(in_database):
+        return _reduce_caseload(caseload_groups(district_ids, **periods))
+    # ``row_by_row`` (the whole city's 480,000 open referrals at a million): one row per
+    # referral, added up once over the grouping sets; grouping them first by the three
+    # columns, PostgreSQL expects too many groups to hash and sorts them all on disk. For
+    # a few districts grouping first is the faster (issue 20's measures).
+    rows = caseload_groups(district_ids, **periods, grouped=not row_by_row)
+    inner, inner_params = rows.query.sql_with_params()
+    columns = list(CASELOAD_GROUPINGS.values())
+    sums = ", ".join(f"SUM({name})" for name in CASELOAD_COUNTS)
+    sets = ", ".join(f"({name})" for name in columns)
+    # ``inner`` is the ORM's SQL, its values parameters; the names are this module's.
+    sql = (
+        f"SELECT {', '.join(f'GROUPING({name})' for name in columns)}, "  # noqa: S608
+        f"{', '.join(columns)}, {sums} FROM ({inner}) AS caseload "
+        f"GROUP BY GROUPING SETS ({sets}, ())"
+    )
+    result = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, inner_params)
+        for row in cursor.fetchall():
+            grouped, keys, counts = row[:3], row[3:6], row[6:]
+            key = ("total", None)
+            for name, not_grouped, pk in zip(CASELOAD_GROUPINGS, grouped, keys, strict=True):
+                if not not_grouped:
+                    key = (name, pk)
+            result[key] = tuple(int(count or 0) for count in counts)
+    return result
+
+
+def _reduce_caseload(groups) -> dict[tuple[str, int | None], CaseloadFigures]:
+    result: dict[tuple[str, int | None], list[int]] = {}
+    for group in groups:
+        keys = [(name, group[column]) for name, column in CASELOAD_GROUPINGS.items()]
+        for key in [*keys, ("total", None)]:
+            sums = result.setdefault(key, [0] * len(CASELOAD_COUNTS))
+            for index, name in enumerate(CASELOAD_COUNTS):
+                sums[index] += group[name]
+    return {key: tuple(sums) for key, sums in result.items()}
 
 
 def cohort(district_ids, *, since, now) -> QuerySet:

@@ -102,8 +102,17 @@ def _week_of(value) -> date:
     return value
 
 
-def weekly_trends(district_ids, *, now: datetime) -> list[Week]:
-    """Received, accepted and completed per week: one statement of three grouped parts."""
+def in_districts(steps, district_ids):
+    """Timeline steps of referrals in ``district_ids``; all of them for None (every
+    district: no referral need be read for its district)."""
+    if district_ids is None:
+        return steps
+    return steps.filter(referral__district_id__in=district_ids)
+
+
+def weekly_trends(district_ids, *, now: datetime, everywhere: bool = False) -> list[Week]:
+    """Received, accepted and completed per week: one statement of three grouped parts.
+    ``everywhere``: ``district_ids`` are every district there is."""
     start = trend_start(now)
     none = Value(0)
 
@@ -120,12 +129,14 @@ def weekly_trends(district_ids, *, now: datetime) -> list[Week]:
         .order_by()
     )
     accepted = (
-        ReferralEvent.objects.filter(
-            kind=ReferralEvent.Kind.STATUS,
-            to_status=Status.ACCEPTED,
-            at__gte=start,
-            at__lte=now,
-            referral__district_id__in=district_ids,
+        in_districts(
+            ReferralEvent.objects.filter(
+                kind=ReferralEvent.Kind.STATUS,
+                to_status=Status.ACCEPTED,
+                at__gte=start,
+                at__lte=now,
+            ),
+            None if everywhere else district_ids,
         )
         .values(week=week("at"))
         .annotate(received=none, accepted=Count("referral_id"), completed=none)
@@ -216,15 +227,18 @@ def closures(district_ids, *, since, now, in_database: bool | None = None) -> Ou
 
 
 def add_reasons(outcomes: Outcomes, district_ids, *, since, now) -> Outcomes:
-    """The declines' and failures' reasons since ``since``, grouped in the database (one row
-    per distinct reason), the ``TOP_REASONS`` most given kept on ``outcomes``."""
+    """The declines' and failures' reasons since ``since`` in ``district_ids`` (None: every
+    district), grouped in the database (one row per distinct reason), the ``TOP_REASONS``
+    most given kept on ``outcomes``."""
     groups = (
-        ReferralEvent.objects.filter(
-            kind=ReferralEvent.Kind.STATUS,
-            to_status__in=[Status.REJECTED, Status.FAILED],
-            at__gte=since,
-            at__lte=now,
-            referral__district_id__in=district_ids,
+        in_districts(
+            ReferralEvent.objects.filter(
+                kind=ReferralEvent.Kind.STATUS,
+                to_status__in=[Status.REJECTED, Status.FAILED],
+                at__gte=since,
+                at__lte=now,
+            ),
+            district_ids,
         )
         .values("to_status", key=Lower(Trim("reason")))
         .annotate(count=Count("referral_id"), text=Min(Trim("reason")))

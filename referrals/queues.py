@@ -3,7 +3,8 @@
 Both start from the people's memberships (read once) and end in a plain indexed query; no
 page counts all its rows (a COUNT over a district's referrals is what made deep lists slow):
 a page asks for one row more than it shows to know whether there is a next page, and the
-queue's result count stops at ``COUNT_CAP`` ("more than 1,000", ``capped_count``). The
+queue's result count stops at ``COUNT_CAP`` ("more than 1,000", ``capped_count``); "my
+referrals" pages and counts the same way (``page_of``, ``capped_count``). The
 inbox's tabs are counted in one aggregate over the unit's own tasks (``inbox_tab_counts``).
 
 Overdue is one rule, ``referrals.selectors.overdue_q(now)`` (assigned and past the
@@ -33,6 +34,7 @@ from django.db.models import (
     When,
 )
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
@@ -229,9 +231,11 @@ class QueueFilter(django_filters.FilterSet):
             .only("pk", "code", "name_en", "name_zh")
             .order_by_name()
         )
-        self.filters["team"].queryset = ServiceUnit.objects.filter(
-            in_scope, unit_type__code="CARE_TEAM"
-        ).order_by("code")
+        self.filters["team"].queryset = (
+            ServiceUnit.objects.filter(in_scope, unit_type__code="CARE_TEAM")
+            .only("pk", "code", "name_en", "name_zh")
+            .order_by("code")
+        )
         if scope.everywhere:
             # 452 teams and 900 units make a list no one scrolls; pick a district first.
             # The raw query value, not the cleaned one (the form is not validated yet):
@@ -431,6 +435,27 @@ def page_of(
     return LookaheadPage(
         rows=[by_id[pk] for pk in shown if pk in by_id], number=number, has_next=len(ids) > size
     )
+
+
+def row_labels() -> dict:
+    """What a long list's rows say in the active language, translated once for the page (a
+    row's ``get_status_display`` would translate its own, 25 times a page): the status and
+    risk level names, and the select box's label, "Select <reference>"."""
+    return {
+        "status": {value: str(label) for value, label in Status.choices},
+        "risk": {value: str(label) for value, label in RiskLevel.choices},
+        "select": gettext("Select %(reference)s"),
+    }
+
+
+def labelled(referral: Referral, labels: dict, status: str | None = None) -> dict:
+    """A row's names from ``row_labels``: its status (or ``status``, the unit's own task's),
+    its risk level and its select box's label."""
+    return {
+        "status_label": labels["status"].get(status or referral.status, ""),
+        "risk_label": labels["risk"].get(referral.risk_level, ""),
+        "select_label": labels["select"] % {"reference": referral.reference},
+    }
 
 
 def row_flags(now: datetime) -> dict:

@@ -205,6 +205,9 @@ MATRIX: dict[str, dict[str, dict[str, Answer]]] = {
         "GET": page(403, referrer=200),  # only caring-team members file referrals
         "POST": page(403, referrer=400),  # an empty form: errors, nothing saved
     },
+    # The form's sub-district options for a district (issue 20; no district asked: only
+    # "whole district"), under the form's own rule.
+    "referrals:sub_districts": {"GET": page(403, referrer=200)},
     "referrals:detail": {"GET": page(200, **OUTSIDERS)},
     "referrals:edit": {  # the referrer's draft: nobody else's business, the admin's neither
         "GET": page(404, referrer=200),

@@ -436,6 +436,15 @@ def count_referrals(stack: Stack, database: str) -> int:
     )
 
 
+def test_the_stacks_database_runs_autovacuum(stack):
+    """The README says production needs autovacuum on (the development machines run with
+    it off; bench/ vacuums for itself): the stack's PostgreSQL keeps it on."""
+    answer = stack.sh(
+        "docker compose exec -T postgres psql -U welfare -d welfare -tAc 'SHOW autovacuum'"
+    )
+    assert answer.stdout.strip() == "on"
+
+
 def check_identities(stack: Stack, keys: str, database: str = "welfare"):
     """``reencrypt_identities --check`` in the web container with other keys than .env's."""
     return stack.sh(

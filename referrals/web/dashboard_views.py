@@ -6,11 +6,13 @@ module only lays them out: tables, inline SVG charts (each with its numbers as a
 """
 
 import csv
+from html import escape
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext
@@ -23,6 +25,7 @@ from referrals.dashboard import (
     TOP_NEEDS,
     Dashboard,
     Figures,
+    covers_every_district,
     dashboard_cached,
     dashboard_districts,
     dashboard_panels,
@@ -89,6 +92,11 @@ def _scope(request: HttpRequest) -> tuple[list[District], list[District], Distri
     return districts, chosen, chosen[0]
 
 
+def _dashboard(request: HttpRequest, shown: list[District], district: District | None):
+    everywhere = district is None and covers_every_district(user=request.user)
+    return dashboard_cached(districts=shown, everywhere=everywhere)
+
+
 def _headings(columns) -> list[str]:
     return [heading for heading, _name, _kind in columns]
 
@@ -97,11 +105,17 @@ def _headings(columns) -> list[str]:
 @require_GET
 def dashboard_index(request: HttpRequest) -> HttpResponse:
     scope, shown, district = _scope(request)
-    dashboard = dashboard_cached(districts=shown)
+    dashboard = _dashboard(request, shown, district)
 
     def rows(of, columns=COLUMNS):
         return [(row, _cells(row.figures, empty="—", columns=columns)) for row in of]
 
+    tables = {
+        "district": rows(dashboard.districts),
+        "unit_type": rows(dashboard.unit_types),
+        "sub_district": rows(dashboard.sub_districts, CASELOAD_COLUMNS),
+        "unit": rows(dashboard.units, UNIT_COLUMNS),
+    }
     return render(
         request,
         "referrals/dashboard.html",
@@ -110,13 +124,11 @@ def dashboard_index(request: HttpRequest) -> HttpResponse:
             "scope": scope,
             "district": district,
             "headings": _headings(COLUMNS),
-            "district_rows": rows(dashboard.districts),
-            "unit_type_rows": rows(dashboard.unit_types),
             "total_cells": _cells(dashboard.total, empty="—"),
             "sub_district_headings": _headings(CASELOAD_COLUMNS),
-            "sub_district_rows": rows(dashboard.sub_districts, CASELOAD_COLUMNS),
             "unit_headings": _headings(UNIT_COLUMNS),
-            "unit_rows": rows(dashboard.units, UNIT_COLUMNS),
+            **{f"{name}_rows": table for name, table in tables.items()},
+            **{f"{name}_body": _table_body(table) for name, table in tables.items()},
             "times": _times(dashboard, empty="—"),
             "trend_chart": _trend_chart(dashboard),
             "charts": _charts(dashboard),
@@ -128,6 +140,20 @@ def dashboard_index(request: HttpRequest) -> HttpResponse:
             # Other apps' cards (outreach's figures), registered with ``register_panel``.
             "panels": dashboard_panels(user=request.user, districts=shown),
         },
+    )
+
+
+def _table_body(rows) -> str:
+    """A table's rows (a header cell with the name, then the cells), built here rather than
+    in the template: the city's tables have a row per unit and sub-district (1,400 rows),
+    and the template's loops over their cells were most of the page's time (issue 20)."""
+    return mark_safe(  # noqa: S308 - every value escaped here
+        "".join(
+            f'<tr data-code="{escape(row.key)}"><th scope="row">{escape(row.name)}</th>'
+            + "".join(f"<td>{escape(cell)}</td>" for cell in cells)
+            + "</tr>\n    "
+            for row, cells in rows
+        )
     )
 
 
@@ -159,7 +185,7 @@ def dashboard_export(request: HttpRequest) -> HttpResponse:
     unit types, units, total), then, each under its own heading row, the weeks and the
     outcomes. The reasons (free text written about people's cases) stay on the page."""
     _scope_districts, shown, district = _scope(request)
-    dashboard = dashboard_cached(districts=shown)
+    dashboard = _dashboard(request, shown, district)
     day = timezone.localtime(dashboard.now, HONG_KONG).date().isoformat()
     suffix = f"-{district.code.lower()}" if district else ""
     response = HttpResponse(

@@ -32,10 +32,12 @@ from referrals.queues import (
     inbox_row_flags,
     inbox_tab_counts,
     inbox_units,
+    labelled,
     minutes_waiting,
     office_scope,
     page_of,
     row_flags,
+    row_labels,
     unit_for_reassignment,
     units_for_reassignment,
 )
@@ -47,9 +49,10 @@ from referrals.web.search import allows_search, links_query, search_posted, sear
 ROW_RELATIONS = ("district", "sub_district", "assigned_unit", "referring_team")
 
 
-def _queue_row(referral: Referral, now) -> dict:
+def _queue_row(referral: Referral, now, labels: dict) -> dict:
     return {
         "referral": referral,
+        **labelled(referral, labels),
         "overdue": referral.is_overdue,
         # Not routed long after submission (issue 14 item 19): how long it has waited.
         "waiting_minutes": minutes_waiting(referral, now) if referral.is_unrouted else None,
@@ -77,6 +80,7 @@ def queue(request):
         user=request.user, referrals=page.rows, channel=AccessLog.Channel.PAGE, detail="queue"
     )
     query = links_query(data)
+    labels = row_labels()
     page_query = "&".join(
         part for part in (query, f"page={page.number}" if "page" in data else "") if part
     )
@@ -88,7 +92,7 @@ def queue(request):
         "count_more": more,
         "search": search,
         "page": page,
-        "rows": [_queue_row(r, now) for r in page.rows],
+        "rows": [_queue_row(r, now, labels) for r in page.rows],
         "query": query,
         "here": f"{reverse('queue:index')}?{page_query}",
         "row_routable": TRANSITIONS["assign"].sources,
@@ -206,13 +210,14 @@ def main_step(task_status: str):
     return next((t for t in steps if not t.reason_required and t.consequence is None), None)
 
 
-def _inbox_row(referral: Referral, unit_ids: list[int], bars) -> dict:
+def _inbox_row(referral: Referral, unit_ids: list[int], bars, labels: dict) -> dict:
     declined = (
         referral.task_status in (Status.REJECTED, Status.CANCELLED)
         and referral.assigned_unit_id not in unit_ids
     )
     return {
         "referral": referral,
+        **labelled(referral, labels, status=referral.task_status),
         "task_status": Status(referral.task_status),
         "overdue": referral.is_overdue,
         # Declined (or moved on by the office) and gone on to another unit: shown as the
@@ -251,13 +256,14 @@ def unit_inbox(request):
     # A supervisor allocates the rows' cases from the tabs of open cases (issue 17).
     bars = allocation_bars(request.user, tab)
     counts = inbox_tab_counts(unit_ids, now)
+    labels = row_labels()
     context = {
         "tabs": [(key, label, counts[key]) for key, (label, _q) in INBOX_TABS.items()],
         "tab": tab,
         "tab_label": INBOX_TABS[tab][0],
         "page": page,
         "allocation_bars": bars,
-        "rows": [_inbox_row(referral, unit_ids, bars) for referral in page.rows],
+        "rows": [_inbox_row(referral, unit_ids, bars, labels) for referral in page.rows],
         "query": f"tab={tab}",
         "next": request.get_full_path(),
     }

@@ -3,7 +3,6 @@
 import django_filters
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
@@ -39,27 +38,29 @@ from referrals.models import (
     RiskLevel,
     Status,
 )
-from referrals.queues import ANY
+from referrals.queues import ANY, capped_count, labelled, page_of, row_labels
 from referrals.routing import reasons_from_json
 from referrals.routing_inputs import routing_decision_for
 from referrals.selectors import (
     referral_for_page,
     referrals_visible_to,
-    referrer_teams,
     routing_choices,
 )
 from referrals.unit_messages import may_read, may_write
 from referrals.web.errors import answers_refusals
 from referrals.web.panels import panels_for
 from referrals.web.search import allows_search, links_query, search_posted, searched_query
+from welfare_portal.widgets import FastSelect
 
 REFERRALS_PER_PAGE = 25
 
 
 class ReferralListFilter(django_filters.FilterSet):
-    status = django_filters.ChoiceFilter(label=_("Status"), choices=Status.choices, empty_label=ANY)
+    status = django_filters.ChoiceFilter(
+        widget=FastSelect, label=_("Status"), choices=Status.choices, empty_label=ANY
+    )
     risk_level = django_filters.ChoiceFilter(
-        label=_("Risk level"), choices=RiskLevel.choices, empty_label=ANY
+        widget=FastSelect, label=_("Risk level"), choices=RiskLevel.choices, empty_label=ANY
     )
     q = django_filters.CharFilter(label=_("Reference or name"), method="search")
 
@@ -76,21 +77,35 @@ class ReferralListFilter(django_filters.FilterSet):
         )
 
 
+# The list's order, newest first; the id breaks ties so that pages never overlap. The index
+# ``referral_recent`` (created_at, id) serves it in order whatever the reader's visibility.
+LIST_ORDER = ("-created_at", "-pk")
+LIST_RELATIONS = ("district", "sub_district", "assigned_unit")
+
+
 @login_required
 @allows_search
 def referral_list(request):
-    """The list; a POST is its search box (``referrals.web.search``: no name in a URL)."""
+    """The list; a POST is its search box (``referrals.web.search``: no name in a URL).
+
+    Paged as the queue is (``queues.page_of``: one row more than shown says whether a next
+    page follows) and counted no further than the queue's cap (``queues.capped_count``): no
+    query counts or sorts all the referrals a district officer sees."""
     if request.method == "POST":
         return search_posted(request, reverse("referrals:list"))
     data, search = searched_query(request)
-    visible = referrals_visible_to(request.user).with_list_relations().order_by("-created_at")
+    visible = referrals_visible_to(request.user).order_by(*LIST_ORDER)
     referral_filter = ReferralListFilter(data, queryset=visible)
-    rows = referral_filter.qs if referral_filter.is_valid() else visible.none()
-    page = Paginator(rows, REFERRALS_PER_PAGE).get_page(request.GET.get("page"))
-    shown = list(page)
+    valid = referral_filter.is_valid()
+    rows = referral_filter.qs if valid else visible.none()
+    count, more = capped_count(rows) if valid else (0, False)
+    page = page_of(rows, request.GET.get("page"), relations=LIST_RELATIONS, size=REFERRALS_PER_PAGE)
     log_personal_data_access_many(
-        user=request.user, referrals=shown, channel=AccessLog.Channel.PAGE, detail="list"
+        user=request.user, referrals=page.rows, channel=AccessLog.Channel.PAGE, detail="list"
     )
+    labels = row_labels()
+    # Whether to offer "New referral": ``files_referrals``, from the page context
+    # (``referrals.web.context_processors``), which reads the memberships for the header.
     return render(
         request,
         "referrals/list.html",
@@ -98,9 +113,11 @@ def referral_list(request):
             "filter": referral_filter,
             "search": search,
             "page": page,
-            "referrals": shown,
+            "referrals": page.rows,
+            "rows": [{"referral": r, **labelled(r, labels)} for r in page.rows],
+            "count": count,
+            "count_more": more,
             "query": links_query(data),
-            "can_refer": referrer_teams(user=request.user).exists(),
         },
     )
 

@@ -187,6 +187,7 @@ NOT_PAGES = {
     "api-schema": "the OpenAPI schema the api-docs page draws",
     "referrals:status": "a fragment htmx puts into the referral page",
     "referrals:triage_panel": "a fragment htmx puts into the queue",
+    "referrals:sub_districts": "the options htmx puts into the referral form's sub-district list",
     "dashboard:export": "CSV",
     "outreach:figures_export": "CSV",
 }

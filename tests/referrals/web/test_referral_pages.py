@@ -185,7 +185,7 @@ def test_an_unknown_status_filter_is_an_error_not_everything(client, referrer, c
     factories.ReferralFactory(referrer=referrer, referring_team=caring_team)
     client.force_login(referrer)
     response = client.get(reverse("referrals:list"), {"status": "nonsense"})
-    assert response.context["page"].paginator.count == 0
+    assert (response.context["count"], response.context["referrals"]) == (0, [])
     assert "Select a valid choice" in response.content.decode()
 
 
