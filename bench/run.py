@@ -230,7 +230,7 @@ def run_web_parts(parts: set[str], args, rows: list[dict]) -> None:
         if "api" in parts:
             from bench import api
 
-            rows += api.measure(base, api.token(base, "demo-ifsc-ssp", "referrals:read"))
+            rows += api.measure(base, harness.partner_token(base))
     finally:
         harness.stop(server)
 
@@ -258,14 +258,16 @@ def main() -> None:
     load = LoadAverage()
     load.start()
     rows: list[dict] = []
-    if parts & {"pages", "dashboard", "api"}:
-        run_web_parts(parts, args, rows)
-    if "routing" in parts:
-        from bench import routing
+    try:
+        if parts & {"pages", "dashboard", "api"}:
+            run_web_parts(parts, args, rows)
+        if "routing" in parts:
+            from bench import routing
 
-        rows += routing.measure()
-    load.done.set()
-    print_table(rows, load, count)
+            rows += routing.measure()
+    finally:  # what was measured is printed, even when a later part fails
+        load.done.set()
+        print_table(rows, load, count)
 
 
 if __name__ == "__main__":
