@@ -165,6 +165,23 @@ def test_the_cold_page_and_export_cost_no_more_queries(client, city, district_of
     assert 'data-code="F"' in response.content.decode()
 
 
+def _set_aside_automatic_indexes(table: str) -> None:
+    """Drop, inside the test's transaction (rolled back after it), the table's indexes Django
+    makes for each foreign key, so the plan is a choice among the named indexes. With a
+    handful of rows and whatever statistics earlier tests left, the planner otherwise picks
+    a foreign key's index at random; a covering index that lacks a column still shows."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT i.relname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
+            " WHERE x.indrelid = %s::regclass AND i.relname NOT LIKE 'referral\\_%%'"
+            " AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)",
+            [table],
+        )
+        for (name,) in cursor.fetchall():
+            cursor.execute(f'DROP INDEX "{name}"')
+        cursor.execute(f'ANALYZE "{table}"')
+
+
 def _plan(sql: str, params) -> str:
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
@@ -183,11 +200,6 @@ def test_the_counts_are_read_from_the_dashboard_indexes(city):
     open_work = dashboard_counts.caseload_groups(
         ids, week_start=week_start, month_start=month_start, now=NOW
     )
-    # Each part (open work; received this week and month) reads an index alone; which of
-    # the covering indexes the planner picks for the open part varies with tiny tables.
-    plan = _plan(*open_work.query.sql_with_params())
-    scans = [line for line in plan.splitlines() if "Scan" in line and "Subquery" not in line]
-    assert len(scans) == 2 and all("Index Only Scan using referral_" in s for s in scans), plan
     refusals = ReferralEvent.objects.filter(
         kind=ReferralEvent.Kind.STATUS,
         to_status__in=[Status.REJECTED, Status.FAILED],
@@ -203,3 +215,10 @@ def test_the_counts_are_read_from_the_dashboard_indexes(city):
     assert "Index Only Scan using referral_district_ids" in _plan(
         *district_ids.query.sql_with_params()
     )
+    # Each part (open work; received this week and month) reads an index alone; which of
+    # the covering indexes the planner picks for the open part varies with tiny tables.
+    # (Last: the foreign keys' indexes set aside and the table analysed change the others.)
+    _set_aside_automatic_indexes("referrals_referral")
+    plan = _plan(*open_work.query.sql_with_params())
+    scans = [line for line in plan.splitlines() if "Scan" in line and "Subquery" not in line]
+    assert len(scans) == 2 and all("Index Only Scan using referral_" in s for s in scans), plan
