@@ -120,7 +120,7 @@ class ReferralSummaryOut(serializers.ModelSerializer):
 
 def code_of(referral: Referral, place: str) -> str | None:
     """The code of the referral's district or sub-district: read with the row by a sync
-    page (``views.with_sync_relations``: no model built per row), or from the place."""
+    page (``sync_rows.with_sync_relations``: no model built per row), or from the place."""
     loaded = referral.__dict__.get(f"{place}_code", ...)
     if loaded is not ...:
         return loaded

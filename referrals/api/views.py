@@ -2,9 +2,7 @@
 selectors' visibility for a partner (its organisation's units, what it filed) or for the
 signed-in person; anything else is a 404."""
 
-import copy
-
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, generics
@@ -26,6 +24,7 @@ from referrals.api.serializers import (
     WebhookEndpointIn,
     WebhookEndpointOut,
 )
+from referrals.api.sync_rows import attach_lead_units, attach_tasks, with_sync_relations
 from referrals.audit import log_personal_data_access, log_personal_data_access_many
 from referrals.lifecycle import Actor, reader_unit_ids, reading_roles
 from referrals.models import (
@@ -68,66 +67,6 @@ def with_api_relations(rows: QuerySet[Referral]) -> QuerySet[Referral]:
             .order_by("created_at", "pk"),
         )
     )
-
-
-# What a sync page reads of a referral and of its tasks: the summary's fields and what
-# ``task_reader`` asks (the lead unit's and the tasks' organisations, the referrer).
-SUMMARY_COLUMNS = (
-    "reference",
-    "status",
-    "version",
-    "risk_level",
-    "submitted_at",
-    "due_at",
-    "updated_at",
-    "referrer",
-    "district",
-    "sub_district",
-    "assigned_unit__code",
-    "assigned_unit__organisation_id",
-)
-TASK_COLUMNS = (
-    "public_id",
-    "referral_id",
-    "is_lead",
-    "part_of_id",
-    "status",
-    "due_at",
-    "outcome_summary",
-    "created_at",
-    "updated_at",
-    "unit__code",
-    "unit__organisation__code",
-)
-
-
-def with_sync_relations(rows: QuerySet[Referral]) -> QuerySet[Referral]:
-    """``with_api_relations`` for a sync page, without its tasks (``attach_tasks``): only
-    the columns a summary shows (a page is 500 referrals: their full rows and their units'
-    cost more to read and to build than the page's query); the places' codes come with
-    the row (``serializers.code_of``)."""
-    places = {"district_code": F("district__code"), "sub_district_code": F("sub_district__code")}
-    return rows.select_related("assigned_unit").only(*SUMMARY_COLUMNS).annotate(**places)
-
-
-def attach_tasks(referrals: list[Referral]) -> None:
-    """The page's tasks (with units, organisations and need codes) in one query, attached
-    as ``prefetch_related("tasks")`` attaches them: ``referral.tasks.all()`` is the loaded
-    list and each task knows its referral. Django's prefetch builds a filtered queryset per
-    referral, which on a page of 500 cost several times the query itself (profiled)."""
-    by_referral: dict[int, list[ReferralTask]] = {referral.pk: [] for referral in referrals}
-    tasks = ReferralTask.objects.select_related("unit__organisation").only(*TASK_COLUMNS)
-    tasks = tasks.with_need_codes().filter(referral_id__in=list(by_referral))
-    for task in tasks.order_by("created_at", "pk"):
-        by_referral[task.referral_id].append(task)
-    cache_name, empty = Referral.tasks.rel.cache_name, ReferralTask.objects.none()
-    for referral in referrals:
-        loaded = copy.copy(empty)  # its own result cache; a filter on it clones the query
-        loaded._result_cache = by_referral[referral.pk]
-        loaded._prefetch_done = True
-        for task in loaded._result_cache:
-            ReferralTask.referral.field.set_cached_value(task, referral)
-        referral.__dict__.setdefault("_prefetched_objects_cache", {})[cache_name] = loaded
 
 
 def task_reader(request):
@@ -181,6 +120,7 @@ class ReferralList(generics.ListAPIView):
             queryset = SourcesQuerySet(sources, rows, whole=whole)
         page = super().paginate_queryset(queryset)
         if partner is not None:
+            attach_lead_units(page)
             attach_tasks(page)
         log_personal_data_access_many(
             user=self.request.user,

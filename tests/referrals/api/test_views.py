@@ -41,11 +41,18 @@ def two_organisations(ssp_area, referrer, caring_team):
 
 def test_a_partner_sees_only_its_own_units_referrals(client, two_organisations):
     organisation, mine = two_organisations["a"]
-    token = token_for(client, partner_client(organisation))
+    partner = partner_client(organisation)
+    token = token_for(client, partner)
+    before = timezone.now()
     response = client.get(reverse("api:referral-list"), **bearer(token))
     assert response.status_code == 200
     assert {row["reference"] for row in response.json()["results"]} == {r.reference for r in mine}
-    assert AccessLog.objects.filter(channel="api", user=None).count() == 2
+    # One row per referral shown, as the page's one INSERT wrote them (unnest on PostgreSQL).
+    logs = AccessLog.objects.filter(channel="api", user=None)
+    assert sorted(logs.values_list("referral_id", flat=True)) == sorted(r.pk for r in mine)
+    assert {log.client_id for log in logs} == {partner.partner.pk}
+    assert all(log.detail.startswith("client ") for log in logs)
+    assert all(before <= log.at <= timezone.now() for log in logs)
 
 
 def test_another_organisations_reference_is_404(client, two_organisations):
