@@ -288,6 +288,17 @@ def capped_count(queryset: QuerySet, cap: int | None = None) -> tuple[int, bool]
     return min(found, cap), found > cap
 
 
+def capped_union_count(sources: list[QuerySet], cap: int | None = None) -> tuple[int, bool]:
+    """``capped_count`` of the union of ``sources`` (``selectors.visible_sources``), each
+    read no further than ``cap + 1`` rows: if the union has more than ``cap``, one part at
+    least does, and its first ``cap + 1`` are in the count. Only where a compound query's
+    parts can be limited (PostgreSQL); elsewhere count the whole (``capped_count``)."""
+    cap = COUNT_CAP if cap is None else cap
+    firsts = [source.order_by().values("pk")[: cap + 1] for source in sources]
+    found = firsts[0].union(*firsts[1:]).count()
+    return min(found, cap), found > cap
+
+
 def units_for_reassignment(scope: OfficeScope, district=None) -> QuerySet[ServiceUnit]:
     """Units a batch can be reassigned to: units taking referrals, serving the chosen
     district, else located in the office's districts (headquarters: pick a district). Whether

@@ -3,6 +3,7 @@
 import django_filters
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import connection
 from django.db.models import Q
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
@@ -38,13 +39,21 @@ from referrals.models import (
     RiskLevel,
     Status,
 )
-from referrals.queues import ANY, capped_count, labelled, page_of, row_labels
+from referrals.queues import (
+    ANY,
+    capped_count,
+    capped_union_count,
+    labelled,
+    page_of,
+    row_labels,
+)
 from referrals.routing import reasons_from_json
 from referrals.routing_inputs import routing_decision_for
 from referrals.selectors import (
     referral_for_page,
     referrals_visible_to,
     routing_choices,
+    visible_sources,
 )
 from referrals.unit_messages import may_read, may_write
 from referrals.web.errors import answers_refusals
@@ -98,7 +107,7 @@ def referral_list(request):
     referral_filter = ReferralListFilter(data, queryset=visible)
     valid = referral_filter.is_valid()
     rows = referral_filter.qs if valid else visible.none()
-    count, more = capped_count(rows) if valid else (0, False)
+    count, more = _count(request.user, data, rows) if valid else (0, False)
     page = page_of(rows, request.GET.get("page"), relations=LIST_RELATIONS, size=REFERRALS_PER_PAGE)
     log_personal_data_access_many(
         user=request.user, referrals=page.rows, channel=AccessLog.Channel.PAGE, detail="list"
@@ -120,6 +129,15 @@ def referral_list(request):
             "query": links_query(data),
         },
     )
+
+
+def _count(user, data, rows) -> tuple[int, bool]:
+    """The list's capped count: of the visibility's parts, each filtered as the list is, for
+    a reader who sees referrals through a unit (``selectors.visible_sources``)."""
+    sources = visible_sources(user)
+    if sources is None or not connection.features.supports_slicing_ordering_in_compound:
+        return capped_count(rows)
+    return capped_union_count([ReferralListFilter(data, queryset=s).qs for s in sources])
 
 
 def _visible_or_404(request, public_id) -> Referral:
