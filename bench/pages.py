@@ -46,6 +46,7 @@ def pages(choices: dict) -> list[Page]:
         Page("form", "referral form (referrer)", "/referrals/new/", "referrer"),
         Page("mine_officer", "my referrals (district officer)", "/referrals/", "officer"),
         Page("mine_referrer", "my referrals (referrer)", "/referrals/", "referrer"),
+        Page("mine_worker", "my referrals (unit worker)", "/referrals/", "worker"),
         Page("queue", "queue: default (needs action now)", "/queue/", "officer", raw=True),
         Page(
             "queue_filtered",

@@ -45,6 +45,7 @@ TARGETS = {
     "form": ("88 / 130, 54.7 KB", 20, 30, "ms"),
     "mine_officer": ("381 / 442", 40, 60, "ms"),
     "mine_referrer": ("40", None, None, "ms"),
+    "mine_worker": ("484 in process", None, None, "ms"),
     "queue": ("44 / 56", 25, 40, "ms"),
     "queue_filtered": ("70 / 86", 30, 45, "ms"),
     "queue_page_200": ("60 / 77", 30, 45, "ms"),
