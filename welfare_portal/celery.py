@@ -6,11 +6,12 @@ put on the root logger. The root level is the command's ``-l``/``--loglevel`` wh
 with Celery's own logging; ``LOG_LEVEL`` otherwise.
 """
 
+import gc
 import logging.config
 import os
 
 from celery import Celery
-from celery.signals import setup_logging
+from celery.signals import setup_logging, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "welfare_portal.settings")
 
@@ -27,3 +28,12 @@ def use_django_logging(loglevel=None, **kwargs) -> None:
     logging.config.dictConfig(settings.LOGGING)
     if loglevel:
         logging.getLogger().setLevel(loglevel)
+
+
+@worker_process_init.connect
+def freeze_loaded_objects(**kwargs) -> None:
+    """Each worker process, once started, freezes what loading the portal made, as the web
+    workers do (``welfare_portal/wsgi.py``): a full collection then walks only what its
+    tasks left behind."""
+    gc.collect()
+    gc.freeze()

@@ -93,7 +93,9 @@ def attach_lead_units(referrals: list[Referral]) -> None:
 def attach_tasks(referrals: list[Referral]) -> None:
     """The page's tasks (with units, organisations and need codes) in one query, attached
     as ``prefetch_related("tasks")`` attaches them: ``referral.tasks.all()`` is the loaded
-    list and each task knows its referral. Django's prefetch builds a filtered queryset per
+    list (a task does not point back at its referral: the pair would be a reference cycle
+    per row, left for the garbage collector; the summary passes the referral along,
+    ``serializers.task_row``). Django's prefetch builds a filtered queryset per
     referral, which on a page of 500 cost several times the query itself (profiled)."""
     by_referral: dict[int, list[ReferralTask]] = {referral.pk: [] for referral in referrals}
     tasks = ReferralTask.objects.only(*TASK_COLUMNS).annotate(**UNIT_OF_TASK)
@@ -114,6 +116,4 @@ def attach_tasks(referrals: list[Referral]) -> None:
         loaded = copy.copy(empty)  # its own result cache; a filter on it clones the query
         loaded._result_cache = by_referral[referral.pk]
         loaded._prefetch_done = True
-        for task in loaded._result_cache:
-            ReferralTask.referral.field.set_cached_value(task, referral)
         referral.__dict__.setdefault("_prefetched_objects_cache", {})[cache_name] = loaded
