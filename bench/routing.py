@@ -7,7 +7,7 @@ Usage (PostgreSQL and Redis running; the database seeded with ``seed_demo``, ide
     REDIS_URL=redis://127.0.0.1:6379/9 \\
         .venv/bin/python bench/routing.py --interval 0 --referrals 200
 
-Production settings (bench/harness.py). Three figures:
+Production settings (bench/harness.py). Four figures:
 
 - decisions in process: ``--decisions`` referrals are submitted inside a transaction that
   is rolled back at the end (nothing is published, nothing kept), the routing directory is
@@ -26,7 +26,10 @@ Production settings (bench/harness.py). Three figures:
   (median, p95, max), and the throughput, referrals routed and notified per second from
   the first submission to the last notification. ``--interval 0`` is a burst: the figures
   include the time spent queueing. The referrals it makes are flagged ``is_demo_data`` and
-  left in place.
+  left in place;
+- the worker's cost (``--worker-cost``): that many referrals submitted, then their route
+  messages run in process as the worker runs them (follow-ups inline, nothing published):
+  queries and CPU per referral.
 
 ``measure(**options)`` returns the rows for bench/run.py.
 """
@@ -216,6 +219,48 @@ def decision_row(key: str, what: str, timings: list[float], note: str) -> dict:
     }
 
 
+def worker_cost(count: int, *, referrer: str = harness.DEMO_REFERRER) -> dict:
+    """The worker's cost per referral, in process: ``count`` referrals submitted, then their
+    route messages run by ``outbox.run`` in turn as a worker would (the first routes the
+    batch, the others find theirs done, follow-ups inline), nothing published."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from referrals import outbox, services
+    from referrals.models import OutboxMessage
+
+    user, team, sub_district, needs = intake(referrer)
+    start = first_number()
+    route = OutboxMessage.objects.filter(job=services.referral_route.outbox_job)
+
+    def submitted(numbers) -> list[OutboxMessage]:
+        ids = [
+            submit(user, team, sub_district, needs[n % len(needs)], start + n).pk for n in numbers
+        ]
+        return list(route.filter(args__referral_id__in=ids).order_by("pk"))
+
+    original, outbox.publish = outbox.publish, lambda message, **kw: True
+    try:
+        for message in submitted([count]):  # warm: the directory, templates and URLs
+            outbox.run(message.pk)
+        messages = submitted(range(count))
+        started, cpu = time.perf_counter(), time.process_time()
+        with CaptureQueriesContext(connection) as queries:
+            for message in messages:
+                outbox.run(message.pk)
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    finally:
+        outbox.publish = original
+    return {
+        "key": "worker_cost",
+        "what": "worker, in process: per referral routed and told",
+        "median_ms": wall * 1000 / count,
+        "per_s": count / wall,
+        "note": f"{len(queries.captured_queries) / count:.1f} queries and "
+        f"{cpu * 1000 / count:.1f} ms CPU a referral ({count} route messages)",
+    }
+
+
 def start_workers(concurrency: int, *, one_pool: bool) -> list[subprocess.Popen]:
     if one_pool:
         return [start_worker(concurrency, queues="celery,deliveries", name="bench-all")]
@@ -378,7 +423,7 @@ def measure(
     return rows + burst_rows(figures, submitters=submitters)
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--referrals", type=int, default=200)
     parser.add_argument("--decisions", type=int, default=200)
@@ -389,6 +434,12 @@ def main() -> None:
         type=float,
         default=0.0,
         help="seconds between one thread's submissions (0: a burst: throughput and queueing)",
+    )
+    parser.add_argument(
+        "--worker-cost",
+        type=int,
+        default=50,
+        help="referrals whose route messages are run in process: queries and CPU (0: skip)",
     )
     parser.add_argument("--referrer", default=harness.DEMO_REFERRER)
     parser.add_argument(
@@ -401,7 +452,11 @@ def main() -> None:
         action="store_true",
         help="one worker for both queues (as before deliveries had their own), for comparison",
     )
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = arguments()
     if not os.environ.get("REDIS_URL"):
         raise SystemExit("set REDIS_URL: this measures a real worker, not eager mode")
     harness.configure()
@@ -411,6 +466,8 @@ def main() -> None:
 
     total = Referral.objects.count()
     rows = decisions(args.decisions, referrer=args.referrer) if args.decisions else []
+    if args.worker_cost:
+        rows.append(worker_cost(args.worker_cost, referrer=args.referrer))
     figures = burst(
         args.referrals,
         concurrency=args.concurrency,

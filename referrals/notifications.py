@@ -97,7 +97,7 @@ def notify_office(*, event_id: int) -> list[Notification]:
 @outbox.job()
 def notify_referrer(*, event_id: int) -> list[Notification]:
     """Tell the referrer their referral moved on (assigned, accepted, closed)."""
-    event = ReferralEvent.objects.select_related("referral__referrer").get(pk=event_id)
+    event = ReferralEvent.objects.select_related("referral__referrer", "unit").get(pk=event_id)
     referrer = event.referral.referrer
     if not referrer.is_active or event.actor_id == referrer.pk:
         return []
@@ -106,16 +106,24 @@ def notify_referrer(*, event_id: int) -> list[Notification]:
 
 def notify(event: ReferralEvent, recipients, kind: str) -> list[Notification]:
     """One in-app notification per recipient, and an e-mail to those who have an address.
-    The one place every notification is made: nobody is told of their own action."""
-    notifications = []
-    with transaction.atomic():
-        for user in recipients:
-            if user.pk == event.actor_id:
-                continue
-            notification, _created = Notification.objects.get_or_create(
-                recipient=user, event=event, kind=kind, defaults={"referral": event.referral}
-            )
-            notifications.append(notification)
+    The one place every notification is made: nobody is told of their own action. All the
+    recipients' notifications are written in one statement, safe to repeat: a row already
+    there (the job run twice, even at once) is kept (``ON CONFLICT``)."""
+    users = list({user.pk: user for user in recipients if user.pk != event.actor_id}.values())
+    if not users:
+        return []
+    with transaction.atomic(savepoint=False):
+        notifications = Notification.objects.bulk_create(
+            [
+                Notification(recipient=user, event=event, kind=kind, referral=event.referral)
+                for user in users
+            ],
+            update_conflicts=True,
+            unique_fields=["recipient", "event", "kind"],
+            update_fields=["kind"],
+        )
+        for notification, user in zip(notifications, users, strict=True):
+            notification.recipient = user
             if user.email:
                 email_delivery(
                     key=f"notification:{notification.pk}:email",

@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from referrals import notifications as notifying
-from referrals import outbox, routing, sla
+from referrals import outbox, route_batches, routing, sla
 from referrals.errors import (
     IllegalTransition,
     NotPermitted,
@@ -45,7 +45,7 @@ from referrals.models import (
     Status,
 )
 from referrals.routing_directory import closures_from as routing_closures_from
-from referrals.routing_inputs import RoutingBatch, routing_decision_for, routing_plan_for
+from referrals.routing_inputs import RoutingBatch, routing_decision_for
 from referrals.task_steps import (
     acting_task,
     close_open_tasks,
@@ -438,18 +438,22 @@ def _need_label(code: str) -> dict[str, str]:
 
 @outbox.job()
 def referral_route(*, referral_id: int) -> Referral:
-    """Route a submitted referral (a unit per need), or the needs of a task just declined
-    (to their next unit, the lead's to a new lead); a no-op when nothing waits, so the job
-    may run any number of times."""
+    """Route a submitted referral (a unit per need) with the others waiting (``route_batches``),
+    or a declined task's needs (to their next unit, the lead's to a new lead); with nothing
+    left for its own (a batch it waited for routed it), the others waiting. Idempotent."""
     with transaction.atomic():
         referral = lock(referral_id)
         if referral.status == Status.SUBMITTED:
-            apply_plan(referral, routing_plan_for(referral))
+            route_batches.route_together(referral_route, referrals_route, first=referral.pk)
+            referral.refresh_from_db()
             return referral
         if referral.status in CLOSED_STATUSES or referral.status == Status.TRIAGE:
             return referral
-        for task, needs in declined_parts(referral):
+        parts = declined_parts(referral)
+        for task, needs in parts:
             route_needs_again(referral, needs, was_lead=task.is_lead)
+        if not parts:
+            route_batches.route_together(referral_route, referrals_route, besides=referral.pk)
     return referral
 
 

@@ -32,8 +32,12 @@ def use_django_logging(loglevel=None, **kwargs) -> None:
 
 @worker_process_init.connect
 def freeze_loaded_objects(**kwargs) -> None:
-    """Each worker process, once started, freezes what loading the portal made, as the web
-    workers do (``welfare_portal/wsgi.py``): a full collection then walks only what its
-    tasks left behind."""
+    """Each worker process, once started, loads the portal's URLs (a notification's links
+    need them: the first task of a new process paid for it, 0.8-2 s into a burst) and freezes
+    what loading made, as the web workers do (``welfare_portal/wsgi.py``): a full
+    collection then walks only what its tasks left behind."""
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018 - imports the views, as the first reverse() would
     gc.collect()
     gc.freeze()
