@@ -119,19 +119,11 @@ def _overdue_from(moment: datetime) -> datetime:
     return moment + timedelta(seconds=settings.OUTBOX_SWEEP_AFTER_SECONDS)
 
 
-def task_id_of(message_pk: int) -> str:
-    """The Celery task id a message is published under, every time: its row's."""
-    return f"outbox-{message_pk}"
-
-
 def publish(message: OutboxMessage, *, countdown: int | None = None) -> bool:
     """Hand the message to the broker; False (logged) when the broker cannot be reached."""
     try:
         current_app.tasks[RUN_TASK].apply_async(
-            args=[message.pk],
-            queue=message.queue,
-            countdown=countdown,
-            task_id=task_id_of(message.pk),
+            args=[message.pk], queue=message.queue, countdown=countdown
         )
     except BROKER_ERRORS:
         logger.warning(
@@ -139,20 +131,6 @@ def publish(message: OutboxMessage, *, countdown: int | None = None) -> bool:
         )
         return False
     return True
-
-
-def discard(message_ids: Iterable[int]) -> None:
-    """Have the workers drop, unrun, the deliveries of these messages, which another job
-    carried out and marked done (a routing batch, ``route_batches``): a revoke by task id,
-    which a worker applies as a delivery arrives, in its main process. Best effort: a
-    worker that misses it runs the delivery, which finds the message done."""
-    task_ids = [task_id_of(pk) for pk in message_ids]
-    if not task_ids or current_app.conf.task_always_eager:
-        return
-    try:
-        current_app.control.revoke(task_ids)
-    except BROKER_ERRORS:
-        logger.info("Could not discard %d done message(s) now.", len(task_ids), exc_info=True)
 
 
 def run(message_id: int) -> bool:

@@ -8,9 +8,8 @@ all, ``SKIP LOCKED``, so a message another worker holds is left to it), routes t
 referrals with its own in one transaction (``services.referrals_route``), and marks done,
 in that same transaction, only the messages whose referral it routed (``mark_done``). If
 the transaction fails nothing is marked: each message is carried out by its own delivery,
-and the sweep's. A claimed message's own delivery is then dropped by the workers unrun
-(``outbox.discard``), or, if it comes first, finds the message done in one query; one
-being run at that moment by another worker waits on its referral's lock and finds the
+and the sweep's. A claimed message's own delivery then finds the message done in one query;
+one being run at that moment by another worker waits on its referral's lock and finds the
 referral routed (jobs are idempotent), and routes the others waiting by then instead: the
 next batch starts as soon as the last one commits, not after its duplicates.
 
@@ -20,13 +19,12 @@ batch routes at a time (the other worker waits, then takes all that arrived mean
 while their follow-ups (telling the units) run side by side.
 """
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import BigIntegerField, Exists, OuterRef
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from referrals import outbox
 from referrals.models import OutboxMessage, Referral, Status
 
 BATCH_SIZE = 50
@@ -70,12 +68,10 @@ def route_together(job, route, *, first: int | None = None, besides: int | None 
 
 
 def mark_done(claimed: dict[int, int], routed: list[int]) -> int:
-    """Mark done the claimed messages whose referral was routed, and once that commits have
-    the workers drop their deliveries (``outbox.discard``); the others are left to their
-    own delivery. Returns how many were marked."""
+    """Mark done the claimed messages whose referral was routed (their own deliveries then
+    find them done); the others are left to their own delivery. Returns how many."""
     routed_ids = set(routed)
     done = [pk for pk, referral_id in claimed.items() if referral_id in routed_ids]
     if not done:
         return 0
-    transaction.on_commit(lambda: outbox.discard(done))
     return OutboxMessage.objects.filter(pk__in=done).update(done_at=timezone.now())
