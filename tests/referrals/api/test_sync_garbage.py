@@ -56,6 +56,14 @@ def test_a_sync_page_is_freed_with_its_response(client, caring_team, no_collecti
     assert left == []
 
 
+def last_line(script: str) -> str:
+    """What a fresh interpreter running ``script`` printed last."""
+    out = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
 def test_the_web_worker_freezes_what_loading_the_portal_made():
     """The WSGI module, imported as gunicorn imports it, leaves the loaded portal frozen."""
     script = (
@@ -65,10 +73,7 @@ def test_the_web_worker_freezes_what_loading_the_portal_made():
         "import referrals.api.views\n"
         "print(gc.get_freeze_count())\n"
     )
-    out = subprocess.run(  # noqa: S603
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
-    )
-    assert int(out.stdout.strip().splitlines()[-1]) > 50_000
+    assert int(last_line(script)) > 50_000
 
 
 def test_a_worker_process_freezes_what_it_loaded_when_it_starts():
@@ -84,8 +89,5 @@ def test_a_worker_process_freezes_what_it_loaded_when_it_starts():
         "worker_process_init.send(sender=None)\n"
         "print(before, gc.get_freeze_count())\n"
     )
-    out = subprocess.run(  # noqa: S603
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
-    )
-    before, after = map(int, out.stdout.strip().splitlines()[-1].split())
+    before, after = map(int, last_line(script).split())
     assert before == 0 and after > 50_000
